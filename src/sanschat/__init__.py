@@ -1,0 +1,34 @@
+"""sanschat: asynchat's framing as a sans-IO state machine.
+
+Feed bytes to a :class:`Framer`, get :class:`Frame`, :class:`Data` and
+:class:`EndOfStream` events back; queue output with ``push`` and producers and
+hand it to whatever I/O you have. Bindings for selectors, asyncio and trio live
+in their own modules and are imported only when you import them.
+"""
+
+from __future__ import annotations
+
+from ._errors import ClosedError, FrameTooLarge, FramingError, ProducerError
+from ._events import NEED_DATA, Data, EndOfStream, Event, Frame
+from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
+from ._output import Producer, simple_producer
+from ._terminators import Terminator
+
+__all__ = [
+    "Framer",
+    "Event",
+    "Frame",
+    "Data",
+    "EndOfStream",
+    "NEED_DATA",
+    "Terminator",
+    "Producer",
+    "simple_producer",
+    "FramingError",
+    "FrameTooLarge",
+    "ProducerError",
+    "ClosedError",
+    "DEFAULT_MAX_FRAME_SIZE",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,47 @@
+"""The few exceptions sanschat raises, besides TypeError/ValueError for bad arguments."""
+
+from __future__ import annotations
+
+__all__ = ["FramingError", "FrameTooLarge", "ProducerError", "ClosedError"]
+
+
+class FramingError(Exception):
+    """Base of every sanschat-specific error."""
+
+
+class FrameTooLarge(FramingError):
+    """A frame's payload passed ``max_frame_size``.
+
+    Raised once, by ``next_event`` (or the ``payloads`` iterator), at the frame that
+    is too large, as soon as the bytes held prove it, whatever the chunking. The
+    frames before it have all been delivered. Afterwards the Framer skips the rest
+    of the oversized frame up to and including its terminator (counted in
+    ``Framer.bytes_discarded``) and goes on with the next frame, so the tail of
+    the oversized frame is never read as a frame of its own.
+    """
+
+    def __init__(self, limit: int, size: int) -> None:
+        super().__init__(
+            f"frame exceeds max_frame_size={limit}: {size} bytes without a terminator"
+        )
+        self.limit = limit
+        self.size = size
+
+
+class ProducerError(FramingError):
+    """A producer's ``more()`` raised or returned something that is not bytes-like.
+
+    The producer has been removed from the output queue; what was queued before it
+    was already handed out, what was queued after it is still queued. Its remaining
+    output is missing from the stream, so the usual answer is to close the channel.
+    The original exception, if any, is the ``__cause__``.
+    """
+
+    def __init__(self, producer: object, problem: str) -> None:
+        super().__init__(f"producer {producer!r} {problem}")
+        self.producer = producer
+
+
+class ClosedError(FramingError):
+    """The call is not allowed because that direction is closed: data received after
+    the end of the stream, or output pushed after ``close_when_done``."""

@@ -1,0 +1,411 @@
+"""The Framer: bytes in, events out, with asynchat's terminator semantics.
+
+Goals: every byte received is delivered exactly once, in order (or counted in
+``bytes_discarded`` after a ``FrameTooLarge``); time is linear in the bytes fed
+however they are chunked; memory is bounded by ``max_frame_size`` in whole mode
+and by one ``receive_data`` chunk in streaming mode.
+
+Plan. Undelivered bytes live in one bytearray from ``_pos`` on; ``receive_data``
+drops the delivered front (CPython does that without moving the rest). A
+delimiter search starts at ``_scan``, the first offset where the delimiter could
+still start, so no byte is searched twice while a long frame trickles in.
+
+``next_event`` takes one frame at a time with ``find``, so ``set_terminator``
+between two events is exact for free. ``payloads()`` is the batch path: it
+splits a window of the buffer in one C call and yields the payloads; if the
+terminator changes mid-batch, ``_settle_batch`` works out how far the consumer
+really got and puts the rest back. The window grows while batches are used up
+and shrinks to what was used when one is cut short, so the bytes split in vain
+never outnumber the bytes delivered (plus a small constant per batch).
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from operator import length_hint
+from typing import Iterator, Union
+
+from ._errors import ClosedError, FrameTooLarge
+from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data
+from ._output import OutputQueue
+from ._terminators import Kind, Terminator, check_terminator, longest_prefix_at_end
+
+__all__ = ["Framer", "DEFAULT_MAX_FRAME_SIZE"]
+
+#: Default bound on one frame's payload, in bytes.
+DEFAULT_MAX_FRAME_SIZE = 65536
+
+# Smallest and first window of the batch path (see the module docstring).
+_MIN_WINDOW = 256
+_FIRST_WINDOW = 65536
+
+_new = object.__new__
+
+InputEvent = Union[Frame, Data, EndOfStream, type[NEED_DATA]]
+
+
+class Framer(OutputQueue):
+    """A sans-IO framing state machine in the spirit of asynchat.
+
+    Feed received bytes with :meth:`receive_data` (``b""`` for the end of the
+    stream) and pull events with :meth:`next_event` until it returns
+    :data:`NEED_DATA`; or iterate :meth:`payloads` for the payloads of whole
+    frames in bulk. The output side (``push``, producers, ``data_to_send``...) is
+    inherited from :class:`~sanschat._output.OutputQueue`.
+
+    ``terminator`` is a non-empty bytes string, a count of bytes (``0`` is an
+    immediate empty frame) or ``None`` (no frames: everything is ``Data``).
+    ``stream`` selects streaming delivery by default (see :meth:`set_terminator`).
+    ``max_frame_size`` bounds a delimited frame's payload (``None``: unlimited).
+    """
+
+    def __init__(
+        self,
+        terminator: Terminator,
+        *,
+        stream: bool = False,
+        max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
+        out_buffer_size: int = 65536,
+    ) -> None:
+        super().__init__(out_buffer_size=out_buffer_size)
+        if not isinstance(stream, bool):
+            raise TypeError(f"stream must be a bool, not {type(stream).__name__}")
+        self._stream_default = stream
+        self._max: int | None = None
+        self.max_frame_size = max_frame_size
+        self._buf = bytearray()
+        self._pos = 0
+        self._scan = 0
+        self._frame_size = 0  # bytes of the current frame released as Data
+        self._eof = False
+        self._eos_sent = False
+        #: Bytes dropped unseen: the rest of a frame after FrameTooLarge, and
+        #: input thrown away by ``discard_buffers``.
+        self.bytes_discarded = 0
+        # Pending batch of payloads (see payloads()); None when there is none.
+        self._batch: list[bytes] | None = None
+        self._batch_it: Iterator[bytes] | None = None
+        self._batch_end = self._batch_scan = 0
+        self._window = _FIRST_WINDOW
+        self.set_terminator(terminator)
+
+    # ------------------------------------------------------------------ setup
+
+    def set_terminator(self, terminator: Terminator, *, stream: bool | None = None) -> None:
+        """Set how the next frame ends; applies to bytes already received.
+
+        ``terminator`` is a non-empty bytes string (the frame ends where it is
+        found), a byte count (``0``: an empty frame at once; when a count frame
+        completes the terminator becomes ``None``) or ``None`` (collect forever:
+        every byte is released as ``Data``). ``stream`` chooses the delivery for
+        this terminator: ``False`` holds a frame until it is complete and gives
+        it as one ``Frame``; ``True`` releases as ``Data`` every byte that cannot
+        begin the delimiter, and ends with a ``Frame`` of what is left. ``None``
+        (the default) uses the Framer's own ``stream`` setting.
+
+        A count larger than ``max_frame_size`` is refused in whole mode (it could
+        never be held); streamed, a count is its own bound. Calling this also
+        ends the skipping that follows a ``FrameTooLarge``.
+        """
+        kind, value = check_terminator(terminator)
+        if stream is None:
+            stream = self._stream_default
+        elif not isinstance(stream, bool):
+            raise TypeError(f"stream must be a bool or None, not {type(stream).__name__}")
+        if (
+            isinstance(value, int)
+            and not stream
+            and self._max is not None
+            and value > self._max
+        ):
+            raise ValueError(
+                f"count terminator {value} exceeds max_frame_size={self._max}; "
+                "stream it (stream=True) or raise max_frame_size"
+            )
+        if self._batch is not None:
+            self._settle_batch()
+        self._kind = kind
+        self._terminator: Terminator = value
+        self._delimiter: bytes = value if isinstance(value, bytes) else b""
+        self._remaining: int = value if isinstance(value, int) else 0
+        self._stream = stream
+        self._scan = self._pos
+        self._skipping = False
+
+    def get_terminator(self) -> Terminator:
+        """The current terminator. For a count, the bytes still needed to end the
+        frame; ``None`` once a count frame has completed."""
+        if self._kind is Kind.COUNT:
+            return self._remaining
+        return self._terminator
+
+    @property
+    def stream(self) -> bool:
+        """Whether the current frame is delivered in streaming mode."""
+        return self._stream
+
+    @property
+    def max_frame_size(self) -> int | None:
+        """Bound on a delimited frame's payload in bytes, or ``None``."""
+        return self._max
+
+    @max_frame_size.setter
+    def max_frame_size(self, limit: int | None) -> None:
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int):
+                raise TypeError(
+                    f"max_frame_size must be an int or None, not {type(limit).__name__}"
+                )
+            if limit < 0:
+                raise ValueError(f"max_frame_size must be >= 0, not {limit}")
+        self._max = limit
+
+    @property
+    def eof_received(self) -> bool:
+        """Whether ``receive_data(b"")`` has been called."""
+        return self._eof
+
+    @property
+    def pending_input(self) -> int:
+        """Bytes received and not yet delivered in an event."""
+        if self._batch is not None:
+            self._settle_batch()
+        return len(self._buf) - self._pos
+
+    # ------------------------------------------------------------------ input
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Add received bytes; an empty bytes-like object means the peer closed.
+
+        The bytes are copied, so the caller may reuse or change its buffer. After
+        the end of the stream, more bytes raise :class:`ClosedError`.
+        """
+        if data:
+            if self._eof:
+                raise ClosedError("receive_data after the end of the stream")
+            buf = self._buf
+            keep = self._pos
+            if keep:
+                # Drop what was delivered: O(1) for a bytearray's front.
+                del buf[:keep]
+                self._pos = 0
+                self._scan -= keep
+                self._batch_end -= keep
+                self._batch_scan -= keep
+            try:
+                buf += data
+            except TypeError:
+                raise TypeError(
+                    f"receive_data needs a bytes-like object, not {type(data).__name__}"
+                ) from None
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            self._eof = True
+        else:
+            raise TypeError(
+                f"receive_data needs a bytes-like object, not {type(data).__name__}"
+            )
+
+    def next_event(self) -> InputEvent:
+        """Return the next event: ``Frame``, ``Data``, ``EndOfStream`` or ``NEED_DATA``.
+
+        Raises :class:`FrameTooLarge` once at a frame past ``max_frame_size``.
+        """
+        if self._batch is not None:
+            payload = next(self._batch_it, None)  # type: ignore[arg-type]
+            if payload is not None:
+                event = _new(Frame)
+                _set_data(event, payload)
+                return event
+            self._settle_batch()
+        payload = self._take_frame()
+        if payload is not None:
+            event = _new(Frame)
+            _set_data(event, payload)
+            return event
+        return self._partial_event()
+
+    def payloads(self) -> Iterator[bytes]:
+        """Yield the payloads of the whole frames that can be completed now.
+
+        Stops where the next event would not be a ``Frame`` (it then is a
+        ``Data``, ``EndOfStream`` or ``NEED_DATA``: ask :meth:`next_event`). This is
+        the fast path for pipelined frames: runs of delimited frames are split
+        in bulk. Calling ``set_terminator`` (or any other method) between two
+        payloads is exact, as with ``next_event``.
+        """
+        while True:
+            if self._batch is None and self._kind is Kind.DELIMITER and not self._skipping:
+                self._start_batch()
+            if self._batch is not None:
+                batch = self._batch
+                yield from self._batch_it  # type: ignore[misc]
+                if self._batch is batch:  # not settled from outside meanwhile
+                    self._finish_batch()
+                continue
+            payload = self._take_frame()
+            if payload is None:
+                return
+            yield payload
+
+    # ------------------------------------------------------- frame readers
+
+    def _take_frame(self) -> bytes | None:
+        """Remove and return the payload of the next complete frame, if any."""
+        if self._kind is Kind.DELIMITER:
+            return self._take_delimited()
+        if self._kind is Kind.COUNT:
+            return self._take_counted()
+        return None
+
+    def _take_delimited(self) -> bytes | None:
+        buf = self._buf
+        delimiter = self._delimiter
+        while True:
+            end = buf.find(delimiter, self._scan)
+            pos = self._pos
+            if self._skipping:
+                if end < 0:
+                    keep_from = max(pos, len(buf) - len(delimiter) + 1)
+                    self.bytes_discarded += keep_from - pos
+                    self._pos = self._scan = keep_from
+                    return None
+                after = end + len(delimiter)
+                self.bytes_discarded += after - pos
+                self._pos = self._scan = after
+                self._skipping = False
+                continue
+            if end >= 0:
+                limit = self._max
+                if limit is not None and self._frame_size + end - pos > limit:
+                    self._oversized(self._frame_size + end - pos)
+                payload = bytes(buf[pos:end])
+                self._pos = self._scan = end + len(delimiter)
+                self._frame_size = 0
+                return payload
+            self._scan = max(pos, len(buf) - len(delimiter) + 1)
+            limit = self._max
+            if limit is not None and self._frame_size + self._scan - pos > limit:
+                self._oversized(self._frame_size + self._scan - pos)
+            return None
+
+    def _take_counted(self) -> bytes | None:
+        pos = self._pos
+        end = pos + self._remaining
+        if end > len(self._buf):
+            return None
+        payload = bytes(self._buf[pos:end])
+        self._pos = end
+        self._frame_size = 0
+        self._kind = Kind.FOREVER
+        self._terminator = None
+        self._remaining = 0
+        return payload
+
+    def _oversized(self, size: int) -> None:
+        """Raise FrameTooLarge and skip the rest of that frame afterwards."""
+        assert self._max is not None
+        self._skipping = True
+        self._frame_size = 0
+        raise FrameTooLarge(self._max, size)
+
+    def _partial_event(self) -> InputEvent:
+        """The event to give when no frame is complete."""
+        buf = self._buf
+        pos = self._pos
+        held = len(buf) - pos
+        if self._eof:
+            if self._eos_sent:
+                return EndOfStream(b"")
+            self._eos_sent = True
+            if self._skipping:  # the tail of an oversized frame
+                self.bytes_discarded += held
+                pos = len(buf)
+            self._pos = len(buf)
+            self._frame_size = 0
+            return EndOfStream(bytes(buf[pos:]))
+        if not held:
+            return NEED_DATA
+        kind = self._kind
+        if kind is Kind.FOREVER:
+            release = held
+        elif not self._stream:
+            return NEED_DATA
+        elif kind is Kind.COUNT:
+            release = held
+            self._remaining -= held
+        else:  # a streamed delimiter: hold back what may begin it
+            if self._skipping:
+                return NEED_DATA
+            release = held - longest_prefix_at_end(buf, pos, self._delimiter)
+            if self._max is not None:  # never stream past the limit
+                release = min(release, self._max - self._frame_size)
+            if release <= 0:
+                return NEED_DATA
+            self._frame_size += release
+        self._pos = self._scan = pos + release
+        return Data(bytes(buf[pos : pos + release]))
+
+    # ----------------------------------------------------------- batch path
+
+    def _start_batch(self) -> None:
+        """Split the frames complete within the window into a pending batch."""
+        buf = self._buf
+        delimiter = self._delimiter
+        pos = self._pos
+        if buf.find(delimiter, self._scan) < 0:
+            return
+        stop = min(len(buf), pos + self._window)
+        pieces = bytes(buf[pos:stop]).split(delimiter)
+        tail = pieces.pop()  # incomplete: not a frame (yet)
+        if not pieces:
+            return  # no frame ends within the window: take them one by one
+        limit = self._max
+        if limit is not None:
+            # Bytes of the first frame already released as Data count too.
+            if self._frame_size + len(pieces[0]) > limit or max(map(len, pieces)) > limit:
+                return  # an oversized frame: the exact path raises at it
+        self._batch = pieces
+        self._batch_it = iter(pieces)
+        self._batch_end = stop - len(tail)
+        # split saw no delimiter start in the tail, short of the window's edge.
+        self._batch_scan = max(self._batch_end, stop - len(delimiter) + 1)
+
+    def _finish_batch(self) -> None:
+        """The consumer took every payload of the batch."""
+        self._pos = self._batch_end
+        self._scan = self._batch_scan
+        self._frame_size = 0
+        self._window *= 2
+        self._batch = self._batch_it = None
+
+    def _settle_batch(self) -> None:
+        """Make the buffer state exact again in the middle of a batch."""
+        batch = self._batch
+        assert batch is not None
+        taken = len(batch) - length_hint(self._batch_it)
+        if taken == len(batch):
+            self._finish_batch()
+            return
+        if taken:
+            used = sum(map(len, islice(batch, taken))) + taken * len(self._delimiter)
+            self._pos += used
+            self._frame_size = 0
+            self._window = max(_MIN_WINDOW, 2 * used)
+        self._scan = self._pos
+        batch.clear()  # ends the iteration of a payloads() generator still on it
+        self._batch = self._batch_it = None
+
+    # ------------------------------------------------------------- emergency
+
+    def discard_buffers(self) -> None:
+        """Drop all input held and all output queued (asynchat's emergency exit).
+
+        Dropped input is counted in ``bytes_discarded``. A pending
+        ``close_when_done`` stays, and is then due at once.
+        """
+        if self._batch is not None:
+            self._settle_batch()
+        self.bytes_discarded += len(self._buf) - self._pos
+        self._pos = self._scan = len(self._buf)
+        self._frame_size = 0
+        self._discard_output()

@@ -1,0 +1,337 @@
+"""The output side: asynchat's producer FIFO, without the socket.
+
+Goals: bytes leave in exactly the order they were queued; cost is linear in the
+bytes sent, however the I/O splits them; a lazy producer costs memory for one
+chunk, not for all it could make.
+
+Plan. The queue holds bytes (or zero-copy memoryview tails of them), producers
+and at most one close marker. ``_head_sent`` counts the bytes of the head item
+already sent, so a partial send only moves an offset and a view; nothing is
+re-sliced or re-copied per send. Small items are joined into one chunk, at most
+``out_buffer_size`` bytes, only when the head is fresh, so a byte is copied by
+the queue at most once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol, Union, runtime_checkable
+
+from ._errors import ClosedError, ProducerError
+
+__all__ = ["OutputQueue", "Producer", "simple_producer", "BytesLike"]
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+@runtime_checkable
+class Producer(Protocol):
+    """Anything with ``more()``: the next chunk of output, ``b""`` when exhausted."""
+
+    def more(self) -> BytesLike: ...
+
+
+class _CloseMarker:
+    """Queued by close_when_done: the channel should close once it is reached."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<close>"
+
+
+_CLOSE = _CloseMarker()
+_Item = Union[bytes, memoryview, Producer, _CloseMarker]
+
+
+def _as_bytes(data: object) -> bytes | memoryview | None:
+    """An immutable byte view of ``data``, or None if it is not bytes-like."""
+    if type(data) is bytes:
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)  # a copy: the caller may change its buffer later
+    if isinstance(data, bytes):  # a bytes subclass
+        return bytes(data)
+    return None
+
+
+class OutputQueue:
+    """Queue outgoing bytes and producers; hand them out to any kind of I/O.
+
+    Three ways to take output: :meth:`data_to_send` (take bytes, for transports
+    that accept everything), :meth:`peek_output` + :meth:`consume_output` (for
+    sockets that may send only part), and :attr:`pending_output` with the water
+    marks (:meth:`set_write_buffer_limits`, :attr:`writing_paused`) for
+    backpressure.
+    """
+
+    def __init__(self, *, out_buffer_size: int = 65536) -> None:
+        self.out_buffer_size = out_buffer_size
+        self._queue: deque[_Item] = deque()
+        self._head_sent = 0
+        self._known = 0  # bytes queued as bytes, not counting what producers hold
+        self._closing = False
+        self._taking = False
+        self._peeked: memoryview | None = None
+        self._high = 65536
+        self._low = 16384
+        self._paused = False
+
+    # ------------------------------------------------------------- settings
+
+    @property
+    def out_buffer_size(self) -> int:
+        """Most bytes one :meth:`peek_output` shows (asynchat's ``ac_out_buffer_size``)."""
+        return self._obs
+
+    @out_buffer_size.setter
+    def out_buffer_size(self, size: int) -> None:
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"out_buffer_size must be an int, not {type(size).__name__}")
+        if size < 1:
+            raise ValueError(f"out_buffer_size must be >= 1, not {size}")
+        self._obs = size
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """Set the water marks, with asyncio's conventions.
+
+        :attr:`writing_paused` turns true when :attr:`pending_output` goes above
+        ``high`` and false again when it falls to ``low`` or below. Defaults:
+        ``high`` 64 KiB (4 x ``low`` when only ``low`` is given), ``low`` ``high // 4``.
+        """
+        if high is None:
+            high = 65536 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"need high >= low >= 0, got high={high} low={low}")
+        self._high, self._low = high, low
+        self._update_water()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """The water marks as ``(low, high)``, like asyncio's transports."""
+        return self._low, self._high
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def pending_output(self) -> int:
+        """Bytes queued and not yet taken, not counting what producers will make."""
+        return self._known
+
+    @property
+    def has_output(self) -> bool:
+        """Whether anything (bytes or a producer) is queued before any close marker."""
+        return bool(self._queue) and self._queue[0] is not _CLOSE
+
+    @property
+    def writing_paused(self) -> bool:
+        """True from when :attr:`pending_output` passes the high water mark until it
+        falls back to the low one: stop pushing, and stop pulling producers."""
+        return self._paused
+
+    @property
+    def should_close(self) -> bool:
+        """True once everything queued before :meth:`close_when_done` has been taken:
+        the channel should now be closed."""
+        return self._closing and self._queue[0] is _CLOSE
+
+    @property
+    def closing(self) -> bool:
+        """Whether :meth:`close_when_done` has been called (pushes are refused)."""
+        return self._closing
+
+    # ------------------------------------------------------------- queueing
+
+    def push(self, data: BytesLike) -> None:
+        """Queue bytes to send. A bytearray or memoryview is copied, so changing it
+        later does not change what is sent."""
+        chunk = _as_bytes(data)
+        if chunk is None:
+            raise TypeError(f"push needs a bytes-like object, not {type(data).__name__}")
+        if self._closing:
+            raise ClosedError("push after close_when_done")
+        if chunk:
+            self._queue.append(chunk)
+            self._known += len(chunk)
+            if self._known > self._high:
+                self._paused = True
+
+    def push_with_producer(self, producer: Producer | BytesLike) -> None:
+        """Queue a producer: its ``more()`` is called only when output is taken and
+        this producer is at the head of the queue. Bytes-like objects are pushed."""
+        if isinstance(producer, (bytes, bytearray, memoryview)):
+            self.push(producer)
+            return
+        if not callable(getattr(producer, "more", None)):
+            raise TypeError(
+                f"a producer needs a more() method; {type(producer).__name__} has none"
+            )
+        if self._closing:
+            raise ClosedError("push_with_producer after close_when_done")
+        self._queue.append(producer)
+
+    def close_when_done(self) -> None:
+        """Ask for the channel to close once everything queued so far is sent.
+
+        :attr:`should_close` turns true then; further pushes raise ClosedError.
+        """
+        if not self._closing:
+            self._closing = True
+            self._queue.append(_CLOSE)
+
+    def _discard_output(self) -> None:
+        self._queue.clear()
+        self._head_sent = 0
+        self._known = 0
+        self._peeked = None
+        self._update_water()
+        if self._closing:
+            self._queue.append(_CLOSE)
+
+    # ---------------------------------------------------------- taking out
+
+    def data_to_send(self, max_bytes: int | None = None) -> bytes:
+        """Remove and return up to ``max_bytes`` of output (``b""`` if none).
+
+        ``None`` takes everything, running every queued producer to its end: give
+        a bound when a producer may be large or endless. Producers are called only
+        while fewer than ``max_bytes`` bytes have been gathered.
+        """
+        if max_bytes is not None and max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, not {max_bytes}")
+        parts = self._take(max_bytes)
+        if len(parts) == 1 and type(parts[0]) is bytes:
+            return parts[0]
+        return b"".join(parts)
+
+    def peek_output(self) -> memoryview:
+        """The next bytes to send, at most ``out_buffer_size``, without removing them.
+
+        Report what the socket accepted with :meth:`consume_output`; the rest stays
+        first in line. Looking again without consuming shows the same bytes. An
+        empty view means there is nothing to send now.
+        """
+        if self._peeked is not None:
+            return self._peeked
+        if self._head_sent:  # a partly sent head: show its rest, never re-join it
+            head = self._queue[0]
+            view = memoryview(head)[self._head_sent : self._head_sent + self._obs]  # type: ignore[arg-type]
+        else:
+            parts = self._take(self._obs)
+            if not parts:
+                return memoryview(b"")
+            view = memoryview(self._unread(parts))
+        self._peeked = view
+        return view
+
+    def consume_output(self, sent: int) -> None:
+        """Remove ``sent`` bytes from the front: the bytes of the last
+        :meth:`peek_output` that really went out."""
+        peeked = self._peeked
+        available = 0 if peeked is None else len(peeked)
+        if isinstance(sent, bool) or not isinstance(sent, int):
+            raise TypeError(f"sent must be an int, not {type(sent).__name__}")
+        if not 0 <= sent <= available:
+            raise ValueError(f"sent={sent} but the last peek_output showed {available} bytes")
+        if not sent:
+            return
+        self._peeked = None
+        head = self._queue[0]
+        self._head_sent += sent
+        self._known -= sent
+        if self._head_sent == len(head):  # type: ignore[arg-type]
+            self._queue.popleft()
+            self._head_sent = 0
+        self._update_water()
+
+    def _take(self, limit: int | None) -> list[bytes | memoryview]:
+        """Pop up to ``limit`` bytes off the front, pulling producers as needed."""
+        if self._taking:
+            raise RuntimeError("output is already being taken (re-entrant call)")
+        self._taking = True
+        self._peeked = None
+        queue = self._queue
+        parts: list[bytes | memoryview] = []
+        got = 0
+        try:
+            while queue and (limit is None or got < limit):
+                item = queue[0]
+                if item is _CLOSE:
+                    break
+                if isinstance(item, (bytes, memoryview)):
+                    start = self._head_sent
+                    end = len(item)
+                    if limit is not None and end - start > limit - got:
+                        end = start + limit - got
+                        self._head_sent = end
+                        parts.append(memoryview(item)[start:end])
+                    else:
+                        queue.popleft()
+                        self._head_sent = 0
+                        parts.append(item[start:] if start else item)
+                    got += end - start
+                    self._known -= end - start
+                    continue
+                chunk = self._pull(item)  # type: ignore[arg-type]
+                if chunk:
+                    queue.appendleft(chunk)
+                    self._known += len(chunk)
+                else:
+                    queue.popleft()
+        except BaseException:
+            if parts:  # nothing taken is lost: put it back in front
+                self._unread(parts)
+            raise
+        finally:
+            self._taking = False
+            self._update_water()
+        return parts
+
+    def _unread(self, parts: list[bytes | memoryview]) -> bytes | memoryview:
+        """Put taken parts back in front, as one item (joined once), and return it."""
+        queue = self._queue
+        if self._head_sent:  # the head was split: keep its rest as a view
+            queue[0] = memoryview(queue[0])[self._head_sent :]  # type: ignore[arg-type]
+            self._head_sent = 0
+        chunk = parts[0] if len(parts) == 1 else b"".join(parts)
+        queue.appendleft(chunk)
+        self._known += len(chunk)
+        return chunk
+
+    def _pull(self, producer: Producer) -> bytes | memoryview:
+        try:
+            data = producer.more()
+        except Exception as exc:
+            self._queue.popleft()
+            raise ProducerError(producer, f"raised {exc!r}") from exc
+        chunk = _as_bytes(data)
+        if chunk is None:
+            self._queue.popleft()
+            raise ProducerError(producer, f"returned {type(data).__name__}, not bytes")
+        return chunk
+
+    def _update_water(self) -> None:
+        if self._known > self._high:
+            self._paused = True
+        elif self._known <= self._low:
+            self._paused = False
+
+
+class simple_producer:
+    """asynchat's producer over a bytes-like object: ``more()`` gives it
+    ``buffer_size`` bytes at a time (zero-copy views, so no quadratic re-slicing)."""
+
+    def __init__(self, data: BytesLike, buffer_size: int = 512) -> None:
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be >= 1, not {buffer_size}")
+        self.data = data
+        self.buffer_size = buffer_size
+        self._view = memoryview(bytes(data) if not isinstance(data, bytes) else data)
+        self._sent = 0
+
+    def more(self) -> bytes:
+        """The next ``buffer_size`` bytes, or ``b""`` at the end."""
+        start = self._sent
+        self._sent = min(start + self.buffer_size, len(self._view))
+        return bytes(self._view[start : self._sent])

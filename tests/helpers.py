@@ -1,0 +1,138 @@
+"""Shared test helpers: a driver that turns a Framer's events into comparable
+units, a reference model of the framing rules, and chunking strategies."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from hypothesis import strategies as st
+
+from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer, FrameTooLarge
+
+# One step of a terminator program: (terminator, stream) set after a frame.
+Step = tuple[object, bool]
+Unit = tuple  # ("frame", payload) | ("end", remainder) | ("error",)
+
+
+def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
+    """Cut ``data`` at the given offsets (any order, duplicates ignored)."""
+    points = sorted({c for c in cuts if 0 < c < len(data)})
+    bounds = [0, *points, len(data)]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+@st.composite
+def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """A random split of ``data`` into non-empty chunks (one-byte trickles included)."""
+    if not data:
+        return []
+    if draw(st.integers(0, 9)) == 0:
+        return [data[i : i + 1] for i in range(len(data))]
+    cuts = draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=len(data)))
+    return split_at(data, cuts)
+
+
+def run(
+    framer: Framer,
+    chunks: Sequence[bytes],
+    program: Sequence[Step] = (),
+    *,
+    use_payloads: bool = False,
+    eof: bool = True,
+    tally: list[int] | None = None,
+) -> list[Unit]:
+    """Feed ``chunks`` (then EOF) and return the normalised units.
+
+    Data events are joined into the frame they belong to, so units do not
+    depend on how streaming split a frame. After the k-th frame the k-th step of
+    ``program`` is applied with ``set_terminator``. With ``use_payloads`` the
+    batch iterator is used first and ``next_event`` only for what it leaves.
+    ``tally``, if given, receives the size of every payload delivered.
+    """
+    units: list[Unit] = []
+    pending: list[bytes] = []
+    steps = iter(program)
+
+    def frame_done(payload: bytes) -> None:
+        if tally is not None:
+            tally.append(len(payload))
+        units.append(("frame", b"".join(pending) + payload))
+        pending.clear()
+        step = next(steps, None)
+        if step is not None:
+            framer.set_terminator(step[0], stream=step[1])  # type: ignore[arg-type]
+
+    for chunk in [*chunks, b""] if eof else chunks:
+        framer.receive_data(chunk)
+        while True:
+            try:
+                if use_payloads:
+                    for payload in framer.payloads():
+                        frame_done(payload)
+                event = framer.next_event()
+            except FrameTooLarge:
+                units.append(("error",))
+                pending.clear()
+                continue
+            if event is NEED_DATA:
+                break
+            if tally is not None and type(event) is not Frame:
+                tally.append(len(event.data))
+            if type(event) is Data:
+                pending.append(event.data)
+            elif type(event) is Frame:
+                frame_done(event.data)
+            else:
+                assert type(event) is EndOfStream
+                units.append(("end", b"".join(pending) + event.data))
+                return units
+    if pending:
+        units.append(("partial", b"".join(pending)))
+    return units
+
+
+def model(
+    data: bytes,
+    terminator: object,
+    program: Sequence[Step] = (),
+    max_frame_size: int | None = None,
+) -> list[Unit]:
+    """The framing rules, written as plainly as possible over the whole input."""
+    units: list[Unit] = []
+    steps = iter(program)
+    pos = 0
+    term = terminator
+    while True:
+        if isinstance(term, bytes):
+            end = data.find(term, pos)
+            if max_frame_size is not None:
+                size = (end if end >= 0 else max(pos, len(data) - len(term) + 1)) - pos
+                if size > max_frame_size:
+                    units.append(("error",))
+                    if end < 0:
+                        pos = len(data)  # the whole tail is skipped
+                        break
+                    pos = end + len(term)
+                    continue
+            if end < 0:
+                break
+            units.append(("frame", data[pos:end]))
+            pos = end + len(term)
+        elif isinstance(term, int) and pos + term <= len(data):
+            units.append(("frame", data[pos : pos + term]))
+            pos += term
+            term = None
+        else:
+            break
+        step = next(steps, None)
+        if step is not None:
+            term = step[0]
+    units.append(("end", data[pos:]))
+    return units
+
+
+# Small alphabets make delimiters, overlaps and near-misses frequent.
+small_bytes = st.binary(max_size=200).map(lambda b: bytes(x % 3 + 97 for x in b))
+delimiters = st.binary(min_size=1, max_size=4).map(lambda b: bytes(x % 3 + 97 for x in b))
+terminators = st.one_of(delimiters, st.integers(0, 40), st.none())
+programs = st.lists(st.tuples(terminators, st.booleans()), max_size=30)

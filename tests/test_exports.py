@@ -1,0 +1,53 @@
+"""The public surface: what ``import sanschat`` offers, and what it costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import sanschat
+
+
+def test_public_names_are_exactly_the_documented_ones() -> None:
+    assert sorted(sanschat.__all__) == sorted(
+        [
+            "Framer", "Event", "Frame", "Data", "EndOfStream", "NEED_DATA", "Terminator",
+            "Producer", "simple_producer", "FramingError", "FrameTooLarge",
+            "ProducerError", "ClosedError", "DEFAULT_MAX_FRAME_SIZE",
+        ]
+    )
+    for name in sanschat.__all__:
+        assert getattr(sanschat, name) is not None
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in sanschat.__all__:
+        obj = getattr(sanschat, name)
+        if isinstance(obj, type):
+            assert obj.__doc__, name
+
+
+def test_errors_share_one_base() -> None:
+    for exc in (sanschat.FrameTooLarge, sanschat.ProducerError, sanschat.ClosedError):
+        assert issubclass(exc, sanschat.FramingError)
+
+
+def test_need_data_is_its_own_type() -> None:
+    assert type(sanschat.NEED_DATA) is sanschat.NEED_DATA
+    assert repr(sanschat.NEED_DATA) == "NEED_DATA"
+
+
+def test_importing_sanschat_pulls_in_no_event_loop() -> None:
+    code = (
+        "import sys, sanschat; "
+        "bad = [m for m in ('asyncio', 'trio', 'asyncore', 'asynchat', 'selectors') if m in sys.modules]; "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_py_typed_ships_with_the_package() -> None:
+    from importlib.resources import files
+
+    assert files("sanschat").joinpath("py.typed").is_file()

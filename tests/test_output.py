@@ -1,0 +1,401 @@
+"""The output side: pushes, producers, partial sends, water marks, closing."""
+
+from __future__ import annotations
+
+import tracemalloc
+from typing import Iterator
+
+import pytest
+from hypothesis import given, strategies as st
+
+from sanschat import ClosedError, Framer, ProducerError, simple_producer
+
+
+def framer(**kwargs: int) -> Framer:
+    return Framer(b"\r\n", **kwargs)  # type: ignore[arg-type]
+
+
+class Chunks:
+    """A producer over a list of chunks that records each call to more()."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+        self.calls = 0
+
+    def more(self) -> bytes:
+        self.calls += 1
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+class Endless:
+    """A lazy producer of ``size`` bytes (or forever) that never holds them all."""
+
+    def __init__(self, chunk: int = 4096, size: int | None = None) -> None:
+        self.block = b"x" * chunk
+        self.left = size
+        self.calls = 0
+
+    def more(self) -> bytes:
+        self.calls += 1
+        if self.left is None:
+            return self.block
+        out = self.block[: self.left]
+        self.left -= len(out)
+        return out
+
+
+def drain_by_peeking(f: Framer, step: int) -> bytes:
+    out = bytearray()
+    while True:
+        view = f.peek_output()
+        if not view:
+            return bytes(out)
+        sent = min(step, len(view))
+        out += view[:sent]
+        f.consume_output(sent)
+
+
+# ------------------------------------------------------------------- push
+
+
+def test_push_then_take_everything() -> None:
+    f = framer()
+    f.push(b"220 ready\r\n")
+    f.push(bytearray(b"250 ok\r\n"))
+    assert f.pending_output == 19
+    assert f.data_to_send() == b"220 ready\r\n250 ok\r\n"
+    assert f.pending_output == 0
+    assert f.data_to_send() == b""
+
+
+@pytest.mark.parametrize("bad", ["text", 5, None, [b"x"], 1.0])
+def test_push_refuses_non_bytes_naming_the_type(bad: object) -> None:
+    f = framer()
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        f.push(bad)  # type: ignore[arg-type]
+    assert f.pending_output == 0
+
+
+def test_a_mutable_buffer_is_protected_after_push() -> None:
+    f = framer()
+    buf = bytearray(b"original")
+    f.push(buf)
+    buf[:] = b"CHANGED!"
+    view_source = bytearray(b"view")
+    f.push(memoryview(view_source))
+    view_source[0] = ord("X")
+    assert f.data_to_send() == b"originalview"
+
+
+def test_data_to_send_takes_at_most_max_bytes() -> None:
+    f = framer()
+    f.push(b"abcdef")
+    f.push(b"ghij")
+    assert f.data_to_send(4) == b"abcd"
+    assert f.data_to_send(4) == b"efgh"
+    assert f.data_to_send(4) == b"ij"
+    assert f.data_to_send(0) == b""
+
+
+# -------------------------------------------------------------- producers
+
+
+def test_producers_are_pulled_only_when_output_is_asked_for() -> None:
+    f = framer()
+    p = Chunks(b"one", b"two")
+    f.push_with_producer(p)
+    assert p.calls == 0
+    assert f.data_to_send() == b"onetwo"
+    assert p.calls == 3  # the third call said it was exhausted
+
+
+def test_a_producer_is_never_pulled_before_its_turn() -> None:
+    f = framer()
+    f.push(b"x" * 100)
+    p = Chunks(b"late")
+    f.push_with_producer(p)
+    assert f.data_to_send(100) == b"x" * 100
+    assert p.calls == 0
+    assert f.data_to_send(2) == b"la"
+    assert f.data_to_send() == b"te"
+
+
+def test_pulls_stop_once_enough_is_gathered() -> None:
+    f = framer()
+    p = Endless(chunk=1000)
+    f.push_with_producer(p)
+    assert len(f.data_to_send(2500)) == 2500
+    assert p.calls == 3  # never more than asked for plus one more() call
+    assert f.pending_output == 500  # the rest of the third chunk, still queued
+
+
+def test_push_with_producer_accepts_bytes_as_asynchat_did() -> None:
+    f = framer()
+    f.push_with_producer(b"plain")
+    assert f.data_to_send() == b"plain"
+
+
+def test_push_with_producer_refuses_objects_without_more() -> None:
+    with pytest.raises(TypeError, match="more"):
+        framer().push_with_producer(object())  # type: ignore[arg-type]
+
+
+def test_simple_producer_gives_buffer_size_pieces() -> None:
+    p = simple_producer(b"abcdefg", buffer_size=3)
+    assert [p.more(), p.more(), p.more(), p.more()] == [b"abc", b"def", b"g", b""]
+
+
+class Raises:
+    def more(self) -> bytes:
+        raise OSError("disk gone")
+
+
+class ReturnsStr:
+    def more(self) -> str:
+        return "text"
+
+
+class ReturnsNone:
+    def more(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("bad", [Raises(), ReturnsStr(), ReturnsNone()])
+def test_a_broken_producer_is_named_and_nothing_before_it_is_lost(bad: object) -> None:
+    f = framer()
+    f.push(b"before")
+    f.push_with_producer(bad)  # type: ignore[arg-type]
+    f.push(b"after")
+    with pytest.raises(ProducerError) as info:
+        f.data_to_send()
+    assert repr(bad) in str(info.value)
+    assert f.data_to_send() == b"beforeafter"
+
+
+def test_a_producer_error_chains_the_original_exception() -> None:
+    f = framer()
+    f.push_with_producer(Raises())
+    with pytest.raises(ProducerError) as info:
+        f.data_to_send()
+    assert isinstance(info.value.__cause__, OSError)
+
+
+# ---------------------------------------------------------- partial sends
+
+
+def test_peek_then_consume_models_a_partial_send() -> None:
+    f = framer()
+    f.push(b"hello world")
+    view = f.peek_output()
+    assert bytes(view) == b"hello world"
+    f.consume_output(5)  # the socket took 5 bytes
+    assert bytes(f.peek_output()) == b" world"
+    assert f.pending_output == 6
+
+
+def test_peek_is_idempotent_until_consume() -> None:
+    f = framer()
+    f.push(b"a")
+    f.push(b"b")
+    first = f.peek_output()
+    assert f.peek_output() is first
+    assert bytes(first) == b"ab"  # small pushes are joined into one send
+
+
+def test_peek_shows_at_most_the_out_buffer_size() -> None:
+    f = framer(out_buffer_size=4)
+    f.push(b"0123456789")
+    assert bytes(f.peek_output()) == b"0123"
+
+
+def test_consuming_more_than_was_peeked_is_an_error() -> None:
+    f = framer()
+    f.push(b"abc")
+    f.peek_output()
+    with pytest.raises(ValueError):
+        f.consume_output(4)
+    with pytest.raises(ValueError):
+        f.consume_output(-1)
+
+
+def test_a_big_buffer_sent_in_many_partial_sends_is_not_copied() -> None:
+    f = framer(out_buffer_size=1 << 20)
+    payload = bytes(100 << 20)  # 100 MiB
+    f.push(payload)
+    tracemalloc.start()
+    try:
+        sent = 0
+        for _ in range(1000):
+            view = f.peek_output()
+            f.consume_output(len(view) // 10 or len(view))
+            sent += 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # views only: no slice of the 100 MiB was copied
+    assert f.pending_output < len(payload)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=50).map(lambda b: ("push", b)),
+            st.lists(st.binary(min_size=1, max_size=30), max_size=5).map(lambda c: ("prod", c)),
+        ),
+        max_size=20,
+    ),
+    st.lists(st.tuples(st.booleans(), st.integers(0, 80)), min_size=1, max_size=60),
+    st.integers(1, 64),
+)
+def test_any_interleaving_sends_exactly_what_was_queued(
+    ops: list, takes: list, obs: int
+) -> None:
+    f = framer(out_buffer_size=obs)
+    expected = bytearray()
+    for kind, value in ops:
+        if kind == "push":
+            f.push(value)
+            expected += value
+        else:
+            f.push_with_producer(Chunks(*value))
+            expected += b"".join(value)
+    out = bytearray()
+    for use_peek, size in takes:
+        if use_peek:
+            view = f.peek_output()
+            n = min(size, len(view))
+            out += view[:n]
+            f.consume_output(n)
+        else:
+            out += f.data_to_send(size)
+    out += f.data_to_send()
+    assert bytes(out) == bytes(expected)
+    assert f.pending_output == 0
+
+
+def test_a_huge_lazy_producer_costs_one_chunk_of_memory() -> None:
+    f = framer(out_buffer_size=1)
+    f.push_with_producer(Endless(chunk=4096, size=10 << 20))
+    tracemalloc.start()
+    try:
+        for _ in range(20000):
+            view = f.peek_output()
+            f.consume_output(len(view))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024
+    assert f.pending_output < 4096
+
+
+# ------------------------------------------------------------ water marks
+
+
+def test_writing_pauses_above_high_water_and_resumes_at_low() -> None:
+    f = framer()
+    f.set_write_buffer_limits(high=100, low=20)
+    assert f.get_write_buffer_limits() == (20, 100)
+    f.push(b"x" * 100)
+    assert not f.writing_paused
+    f.push(b"x")
+    assert f.writing_paused
+    f.data_to_send(60)
+    assert f.writing_paused  # 41 left: still above low
+    f.data_to_send(21)
+    assert not f.writing_paused
+
+
+def test_bad_water_marks_are_refused() -> None:
+    with pytest.raises(ValueError):
+        framer().set_write_buffer_limits(high=10, low=20)
+
+
+# -------------------------------------------------------- closing, discard
+
+
+def test_close_when_done_waits_for_queued_output() -> None:
+    f = framer()
+    f.push(b"221 bye\r\n")
+    f.push_with_producer(Chunks(b"tail"))
+    f.close_when_done()
+    assert f.closing and not f.should_close
+    assert f.data_to_send(5) == b"221 b"
+    assert not f.should_close
+    assert f.data_to_send() == b"ye\r\ntail"
+    assert f.should_close
+
+
+def test_pushes_after_close_when_done_are_refused() -> None:
+    f = framer()
+    f.close_when_done()
+    with pytest.raises(ClosedError):
+        f.push(b"late")
+    with pytest.raises(ClosedError):
+        f.push_with_producer(Chunks(b"late"))
+    assert f.should_close
+
+
+def test_discard_buffers_drops_output_but_keeps_a_close_request() -> None:
+    f = framer()
+    f.push(b"abc")
+    f.push_with_producer(Endless())
+    f.discard_buffers()
+    assert f.pending_output == 0 and f.data_to_send() == b""
+    f.push(b"again")
+    f.close_when_done()
+    f.discard_buffers()
+    assert f.should_close
+
+
+def test_discard_buffers_mid_send() -> None:
+    f = framer()
+    f.push(b"0123456789")
+    f.peek_output()
+    f.consume_output(3)
+    f.discard_buffers()
+    assert f.peek_output().nbytes == 0
+    f.push(b"new")
+    assert f.data_to_send() == b"new"
+
+
+class Reentrant:
+    def __init__(self, f: Framer) -> None:
+        self.f = f
+        self.done = False
+
+    def more(self) -> bytes:
+        if self.done:
+            return b""
+        self.done = True
+        self.f.push(b"[pushed during more]")
+        return b"produced"
+
+
+def test_pushes_from_inside_a_producer_go_after_it() -> None:
+    f = framer()
+    f.push_with_producer(Reentrant(f))
+    assert f.data_to_send() == b"produced[pushed during more]"
+
+
+def test_taking_output_from_inside_a_producer_is_refused() -> None:
+    f = framer()
+
+    class Grabby:
+        def more(self) -> bytes:
+            return f.data_to_send()
+
+    f.push_with_producer(Grabby())
+    with pytest.raises(ProducerError):
+        f.data_to_send()
+
+
+def iter_drain(f: Framer, step: int) -> Iterator[bytes]:
+    while f.has_output:
+        yield f.data_to_send(step)
+
+
+def test_has_output_counts_producers_not_yet_pulled() -> None:
+    f = framer()
+    f.push_with_producer(Chunks(b"a", b"b"))
+    assert f.pending_output == 0 and f.has_output
+    assert b"".join(iter_drain(f, 1)) == b"ab"
