@@ -477,7 +477,9 @@ def build(quick: bool) -> list[Workload]:
     workloads = [w1, w2, w3]
     for mib in (4, 16):
         size = (mib << 20) // scale
-        msg = bytes(rng.choices(b"abc\r\n.", k=size)).replace(b"\r\n.\r\n", b"\r\n..\r\n")
+        msg = bytes(rng.choices(b"abc\r\n.", k=size))
+        while b"\r\n.\r\n" in msg:  # dot-stuffing, until the end marker cannot occur
+            msg = msg.replace(b"\r\n.\r\n", b"\r\n..\r\n")
         data = msg + b"\r\n.\r\n"
         w4 = Workload(f"W4-{mib}", f"one {mib} MiB message ended by CRLF.CRLF, 4 KiB chunks",
                       chunked(data, 4096), (1, len(msg)), repeats=3)

@@ -28,7 +28,13 @@ from typing import Iterator, Union
 from ._errors import ClosedError, FrameTooLarge
 from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data
 from ._output import OutputQueue
-from ._terminators import Kind, Terminator, check_terminator, longest_prefix_at_end
+from ._terminators import (
+    MAX_COUNT,
+    Kind,
+    Terminator,
+    check_terminator,
+    longest_prefix_at_end,
+)
 
 __all__ = ["Framer", "DEFAULT_MAX_FRAME_SIZE"]
 
@@ -40,6 +46,20 @@ _MIN_WINDOW = 256
 _FIRST_WINDOW = 65536
 
 _new = object.__new__
+_DELIMITER = Kind.DELIMITER
+_COUNT = Kind.COUNT
+_FOREVER = Kind.FOREVER
+_UNLIMITED = MAX_COUNT  # the internal limit when max_frame_size is None
+
+
+def _bytes_of(buf: bytes | bytearray, start: int, end: int) -> bytes:
+    """``buf[start:end]`` as bytes, copied once (a bytearray slice would copy twice)."""
+    if type(buf) is bytes:
+        return buf[start:end]  # the whole of it is the same object: no copy
+    if end - start > 4096:
+        with memoryview(buf) as view:
+            return view[start:end].tobytes()
+    return bytes(buf[start:end])
 
 InputEvent = Union[Frame, Data, EndOfStream, type[NEED_DATA]]
 
@@ -73,7 +93,11 @@ class Framer(OutputQueue):
         self._stream_default = stream
         self._max: int | None = None
         self.max_frame_size = max_frame_size
-        self._buf = bytearray()
+        # Undelivered input is self._buf[self._pos:]. It is the received bytes
+        # object itself when that can be (no copy), and a bytearray while a
+        # frame larger than the chunks that bring it accumulates (no quadratic
+        # concatenation).
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self._scan = 0
         self._frame_size = 0  # bytes of the current frame released as Data
@@ -107,27 +131,30 @@ class Framer(OutputQueue):
         never be held); streamed, a count is its own bound. Calling this also
         ends the skipping that follows a ``FrameTooLarge``.
         """
-        kind, value = check_terminator(terminator)
+        # The usual values skip the full validation of check_terminator.
+        kind: Kind
+        value: Terminator
+        if type(terminator) is bytes and terminator:
+            kind, value = _DELIMITER, terminator
+        elif type(terminator) is int and 0 <= terminator <= MAX_COUNT:
+            kind, value = _COUNT, terminator
+        else:
+            kind, value = check_terminator(terminator)
         if stream is None:
             stream = self._stream_default
         elif not isinstance(stream, bool):
             raise TypeError(f"stream must be a bool or None, not {type(stream).__name__}")
-        if (
-            isinstance(value, int)
-            and not stream
-            and self._max is not None
-            and value > self._max
-        ):
+        if kind is _COUNT and not stream and value > self._limit:  # type: ignore[operator]
             raise ValueError(
-                f"count terminator {value} exceeds max_frame_size={self._max}; "
+                f"count terminator {value!r} exceeds max_frame_size={self._max}; "
                 "stream it (stream=True) or raise max_frame_size"
             )
         if self._batch is not None:
             self._settle_batch()
         self._kind = kind
         self._terminator: Terminator = value
-        self._delimiter: bytes = value if isinstance(value, bytes) else b""
-        self._remaining: int = value if isinstance(value, int) else 0
+        self._delimiter: bytes = value if kind is _DELIMITER else b""  # type: ignore[assignment]
+        self._remaining: int = value if kind is _COUNT else 0  # type: ignore[assignment]
         self._stream = stream
         self._scan = self._pos
         self._skipping = False
@@ -135,7 +162,7 @@ class Framer(OutputQueue):
     def get_terminator(self) -> Terminator:
         """The current terminator. For a count, the bytes still needed to end the
         frame; ``None`` once a count frame has completed."""
-        if self._kind is Kind.COUNT:
+        if self._kind is _COUNT:
             return self._remaining
         return self._terminator
 
@@ -159,6 +186,7 @@ class Framer(OutputQueue):
             if limit < 0:
                 raise ValueError(f"max_frame_size must be >= 0, not {limit}")
         self._max = limit
+        self._limit = _UNLIMITED if limit is None else limit
 
     @property
     def eof_received(self) -> bool:
@@ -177,33 +205,41 @@ class Framer(OutputQueue):
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes; an empty bytes-like object means the peer closed.
 
-        The bytes are copied, so the caller may reuse or change its buffer. After
-        the end of the stream, more bytes raise :class:`ClosedError`.
+        A bytes object is kept as it is; a bytearray or memoryview is copied, so
+        the caller may reuse its buffer. After the end of the stream, more bytes
+        raise :class:`ClosedError`.
         """
-        if data:
-            if self._eof:
-                raise ClosedError("receive_data after the end of the stream")
-            buf = self._buf
-            keep = self._pos
-            if keep:
-                # Drop what was delivered: O(1) for a bytearray's front.
-                del buf[:keep]
-                self._pos = 0
-                self._scan -= keep
-                self._batch_end -= keep
-                self._batch_scan -= keep
-            try:
-                buf += data
-            except TypeError:
+        if type(data) is not bytes:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(
                     f"receive_data needs a bytes-like object, not {type(data).__name__}"
-                ) from None
-        elif isinstance(data, (bytes, bytearray, memoryview)):
+                )
+            data = bytes(data)
+        if not data:
             self._eof = True
+            return
+        if self._eof:
+            raise ClosedError("receive_data after the end of the stream")
+        buf = self._buf
+        pos = self._pos
+        held = len(buf) - pos
+        if not held:
+            self._buf = data  # nothing held: keep the caller's bytes, no copy
+        elif type(buf) is bytes and held <= len(data):
+            # Joining costs at most twice the new bytes: linear overall.
+            self._buf = buf[pos:] + data if pos else buf + data
         else:
-            raise TypeError(
-                f"receive_data needs a bytes-like object, not {type(data).__name__}"
-            )
+            # A long frame is accumulating: a bytearray appends in place.
+            if isinstance(buf, bytes):
+                buf = self._buf = bytearray(memoryview(buf)[pos:])
+            elif pos:
+                del buf[:pos]  # drops the front without moving the rest
+            buf += data
+        if pos:
+            self._pos = 0
+            self._scan -= pos
+            self._batch_end -= pos
+            self._batch_scan -= pos
 
     def next_event(self) -> InputEvent:
         """Return the next event: ``Frame``, ``Data``, ``EndOfStream`` or ``NEED_DATA``.
@@ -217,7 +253,23 @@ class Framer(OutputQueue):
                 _set_data(event, payload)
                 return event
             self._settle_batch()
-        payload = self._take_frame()
+        kind = self._kind
+        if kind is _DELIMITER:
+            buf = self._buf
+            end = buf.find(self._delimiter, self._scan)
+            pos = self._pos
+            # The hot path: a delimited frame within its limit.
+            if end >= 0 and end - pos + self._frame_size <= self._limit and not self._skipping:
+                event = _new(Frame)
+                _set_data(event, buf[pos:end] if type(buf) is bytes else _bytes_of(buf, pos, end))
+                self._pos = self._scan = end + len(self._delimiter)
+                self._frame_size = 0
+                return event
+            payload = self._take_delimited(end)
+        elif kind is _COUNT:
+            payload = self._take_counted()
+        else:
+            payload = None
         if payload is not None:
             event = _new(Frame)
             _set_data(event, payload)
@@ -234,72 +286,78 @@ class Framer(OutputQueue):
         payloads is exact, as with ``next_event``.
         """
         while True:
-            if self._batch is None and self._kind is Kind.DELIMITER and not self._skipping:
-                self._start_batch()
-            if self._batch is not None:
-                batch = self._batch
-                yield from self._batch_it  # type: ignore[misc]
-                if self._batch is batch:  # not settled from outside meanwhile
-                    self._finish_batch()
-                continue
-            payload = self._take_frame()
-            if payload is None:
-                return
-            yield payload
+            if self._batch is None:
+                if self._kind is _DELIMITER and not self._skipping:
+                    end = self._buf.find(self._delimiter, self._scan)
+                    if end >= 0:
+                        self._start_batch(end)
+                    if self._batch is None:
+                        payload = self._take_delimited(end)
+                        if payload is None:
+                            return
+                        yield payload
+                        continue
+                else:
+                    payload = self._take_frame()
+                    if payload is None:
+                        return
+                    yield payload
+                    continue
+            batch = self._batch
+            yield from self._batch_it  # type: ignore[misc]
+            if self._batch is batch:  # not settled from outside meanwhile
+                self._finish_batch()
 
     # ------------------------------------------------------- frame readers
 
     def _take_frame(self) -> bytes | None:
         """Remove and return the payload of the next complete frame, if any."""
-        if self._kind is Kind.DELIMITER:
-            return self._take_delimited()
-        if self._kind is Kind.COUNT:
+        if self._kind is _DELIMITER:
+            return self._take_delimited(self._buf.find(self._delimiter, self._scan))
+        if self._kind is _COUNT:
             return self._take_counted()
         return None
 
-    def _take_delimited(self) -> bytes | None:
+    def _take_delimited(self, end: int) -> bytes | None:
+        """The delimited frame ending at ``end`` (-1: not found from ``_scan``),
+        with the limit checked and an oversized frame's rest skipped."""
         buf = self._buf
         delimiter = self._delimiter
-        while True:
-            end = buf.find(delimiter, self._scan)
+        while self._skipping:
             pos = self._pos
-            if self._skipping:
-                if end < 0:
-                    keep_from = max(pos, len(buf) - len(delimiter) + 1)
-                    self.bytes_discarded += keep_from - pos
-                    self._pos = self._scan = keep_from
-                    return None
-                after = end + len(delimiter)
-                self.bytes_discarded += after - pos
-                self._pos = self._scan = after
-                self._skipping = False
-                continue
-            if end >= 0:
-                limit = self._max
-                if limit is not None and self._frame_size + end - pos > limit:
-                    self._oversized(self._frame_size + end - pos)
-                payload = bytes(buf[pos:end])
-                self._pos = self._scan = end + len(delimiter)
-                self._frame_size = 0
-                return payload
-            self._scan = max(pos, len(buf) - len(delimiter) + 1)
-            limit = self._max
-            if limit is not None and self._frame_size + self._scan - pos > limit:
-                self._oversized(self._frame_size + self._scan - pos)
-            return None
+            if end < 0:
+                keep_from = max(pos, len(buf) - len(delimiter) + 1)
+                self.bytes_discarded += keep_from - pos
+                self._pos = self._scan = keep_from
+                return None
+            after = end + len(delimiter)
+            self.bytes_discarded += after - pos
+            self._pos = self._scan = after
+            self._skipping = False
+            end = buf.find(delimiter, after)
+        pos = self._pos
+        if end >= 0:
+            if end - pos + self._frame_size > self._limit:
+                self._oversized(end - pos + self._frame_size)
+            self._pos = self._scan = end + len(delimiter)
+            self._frame_size = 0
+            return _bytes_of(buf, pos, end)
+        self._scan = max(pos, len(buf) - len(delimiter) + 1)
+        if self._scan - pos + self._frame_size > self._limit:
+            self._oversized(self._scan - pos + self._frame_size)
+        return None
 
     def _take_counted(self) -> bytes | None:
         pos = self._pos
         end = pos + self._remaining
         if end > len(self._buf):
             return None
-        payload = bytes(self._buf[pos:end])
         self._pos = end
         self._frame_size = 0
-        self._kind = Kind.FOREVER
+        self._kind = _FOREVER
         self._terminator = None
         self._remaining = 0
-        return payload
+        return _bytes_of(self._buf, pos, end)
 
     def _oversized(self, size: int) -> None:
         """Raise FrameTooLarge and skip the rest of that frame afterwards."""
@@ -322,48 +380,49 @@ class Framer(OutputQueue):
                 pos = len(buf)
             self._pos = len(buf)
             self._frame_size = 0
-            return EndOfStream(bytes(buf[pos:]))
+            return EndOfStream(_bytes_of(buf, pos, len(buf)))
         if not held:
             return NEED_DATA
         kind = self._kind
-        if kind is Kind.FOREVER:
+        if kind is _FOREVER:
             release = held
         elif not self._stream:
             return NEED_DATA
-        elif kind is Kind.COUNT:
+        elif kind is _COUNT:
             release = held
             self._remaining -= held
         else:  # a streamed delimiter: hold back what may begin it
             if self._skipping:
                 return NEED_DATA
             release = held - longest_prefix_at_end(buf, pos, self._delimiter)
-            if self._max is not None:  # never stream past the limit
-                release = min(release, self._max - self._frame_size)
+            release = min(release, self._limit - self._frame_size)  # never past the limit
             if release <= 0:
                 return NEED_DATA
             self._frame_size += release
         self._pos = self._scan = pos + release
-        return Data(bytes(buf[pos : pos + release]))
+        return Data(_bytes_of(buf, pos, pos + release))
 
     # ----------------------------------------------------------- batch path
 
-    def _start_batch(self) -> None:
-        """Split the frames complete within the window into a pending batch."""
+    def _start_batch(self, first_end: int) -> None:
+        """Split the frames complete within the window into a pending batch.
+
+        ``first_end`` is where the first frame's delimiter was found. Nothing is
+        split when that frame alone passes the window: it is taken singly.
+        """
         buf = self._buf
         delimiter = self._delimiter
         pos = self._pos
-        if buf.find(delimiter, self._scan) < 0:
-            return
         stop = min(len(buf), pos + self._window)
-        pieces = bytes(buf[pos:stop]).split(delimiter)
+        if first_end + len(delimiter) > stop:
+            return
+        pieces = _bytes_of(buf, pos, stop).split(delimiter)
         tail = pieces.pop()  # incomplete: not a frame (yet)
         if not pieces:
             return  # no frame ends within the window: take them one by one
-        limit = self._max
-        if limit is not None:
-            # Bytes of the first frame already released as Data count too.
-            if self._frame_size + len(pieces[0]) > limit or max(map(len, pieces)) > limit:
-                return  # an oversized frame: the exact path raises at it
+        # Bytes of the first frame already released as Data count too.
+        if self._frame_size + len(pieces[0]) > self._limit or max(map(len, pieces)) > self._limit:
+            return  # an oversized frame: the exact path raises at it
         self._batch = pieces
         self._batch_it = iter(pieces)
         self._batch_end = stop - len(tail)
