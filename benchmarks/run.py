@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable, Sequence
 
-sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "src"))
+if "SANSCHAT_BENCH_INSTALLED" not in __import__("os").environ:
+    sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "src"))
 
 from sanschat import NEED_DATA, Framer  # noqa: E402
 

@@ -289,9 +289,7 @@ class Framer(OutputQueue):
             if self._batch is None:
                 if self._kind is _DELIMITER and not self._skipping:
                     end = self._buf.find(self._delimiter, self._scan)
-                    if end >= 0:
-                        self._start_batch(end)
-                    if self._batch is None:
+                    if end < 0 or not self._start_batch(end):
                         payload = self._take_delimited(end)
                         if payload is None:
                             return
@@ -304,7 +302,9 @@ class Framer(OutputQueue):
                     yield payload
                     continue
             batch = self._batch
-            yield from self._batch_it  # type: ignore[misc]
+            batch_it = self._batch_it
+            assert batch is not None and batch_it is not None
+            yield from batch_it
             if self._batch is batch:  # not settled from outside meanwhile
                 self._finish_batch()
 
@@ -404,30 +404,32 @@ class Framer(OutputQueue):
 
     # ----------------------------------------------------------- batch path
 
-    def _start_batch(self, first_end: int) -> None:
+    def _start_batch(self, first_end: int) -> bool:
         """Split the frames complete within the window into a pending batch.
 
         ``first_end`` is where the first frame's delimiter was found. Nothing is
-        split when that frame alone passes the window: it is taken singly.
+        split (False) when that frame alone passes the window or the limit: it
+        is then taken singly, by the exact path.
         """
         buf = self._buf
         delimiter = self._delimiter
         pos = self._pos
         stop = min(len(buf), pos + self._window)
         if first_end + len(delimiter) > stop:
-            return
+            return False
         pieces = _bytes_of(buf, pos, stop).split(delimiter)
         tail = pieces.pop()  # incomplete: not a frame (yet)
         if not pieces:
-            return  # no frame ends within the window: take them one by one
+            return False
         # Bytes of the first frame already released as Data count too.
         if self._frame_size + len(pieces[0]) > self._limit or max(map(len, pieces)) > self._limit:
-            return  # an oversized frame: the exact path raises at it
+            return False
         self._batch = pieces
         self._batch_it = iter(pieces)
         self._batch_end = stop - len(tail)
         # split saw no delimiter start in the tail, short of the window's edge.
         self._batch_scan = max(self._batch_end, stop - len(delimiter) + 1)
+        return True
 
     def _finish_batch(self) -> None:
         """The consumer took every payload of the batch."""

@@ -15,7 +15,7 @@ the queue at most once.
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, Union
 
 from ._errors import ClosedError, ProducerError
 
@@ -24,7 +24,6 @@ __all__ = ["OutputQueue", "Producer", "simple_producer", "BytesLike"]
 BytesLike = Union[bytes, bytearray, memoryview]
 
 
-@runtime_checkable
 class Producer(Protocol):
     """Anything with ``more()``: the next chunk of output, ``b""`` when exhausted."""
 
