@@ -258,13 +258,25 @@ class Framer(OutputQueue):
             buf = self._buf
             end = buf.find(self._delimiter, self._scan)
             pos = self._pos
-            # The hot path: a delimited frame within its limit.
-            if end >= 0 and end - pos + self._frame_size <= self._limit and not self._skipping:
-                event = _new(Frame)
-                _set_data(event, buf[pos:end] if type(buf) is bytes else _bytes_of(buf, pos, end))
-                self._pos = self._scan = end + len(self._delimiter)
-                self._frame_size = 0
-                return event
+            if not self._skipping:
+                if end >= 0:
+                    # The hot path: a delimited frame within its limit.
+                    if end - pos + self._frame_size <= self._limit:
+                        event = _new(Frame)
+                        _set_data(
+                            event, buf[pos:end] if type(buf) is bytes else _bytes_of(buf, pos, end)
+                        )
+                        self._pos = self._scan = end + len(self._delimiter)
+                        self._frame_size = 0
+                        return event
+                elif not self._stream and not self._eof:
+                    # The trickle path: a whole frame still incomplete.
+                    scan = len(buf) - len(self._delimiter) + 1
+                    if scan > pos:
+                        self._scan = scan
+                        if scan - pos + self._frame_size > self._limit:
+                            self._oversized(scan - pos + self._frame_size)
+                    return NEED_DATA
             payload = self._take_delimited(end)
         elif kind is _COUNT:
             payload = self._take_counted()
