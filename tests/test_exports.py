@@ -13,7 +13,8 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
         [
             "Framer", "Event", "Frame", "Data", "EndOfStream", "NEED_DATA", "Terminator",
             "Producer", "simple_producer", "FramingError", "FrameTooLarge",
-            "ProducerError", "ClosedError", "DEFAULT_MAX_FRAME_SIZE",
+            "ProducerError", "ClosedError", "DEFAULT_MAX_FRAME_SIZE", "Handler",
+            "deliver_events",
         ]
     )
     for name in sanschat.__all__:

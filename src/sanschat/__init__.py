@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._errors import ClosedError, FrameTooLarge, FramingError, ProducerError
 from ._events import NEED_DATA, Data, EndOfStream, Event, Frame
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
+from ._handler import Handler, deliver_events
 from ._output import Producer, simple_producer
 from ._terminators import Terminator
 
@@ -22,6 +23,8 @@ __all__ = [
     "EndOfStream",
     "NEED_DATA",
     "Terminator",
+    "Handler",
+    "deliver_events",
     "Producer",
     "simple_producer",
     "FramingError",

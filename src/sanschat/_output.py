@@ -15,7 +15,7 @@ the queue at most once.
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol, Union
+from typing import Callable, Protocol, Union
 
 from ._errors import ClosedError, ProducerError
 
@@ -75,6 +75,10 @@ class OutputQueue:
         self._high = 65536
         self._low = 16384
         self._paused = False
+        #: Called with no arguments when output becomes available while none was
+        #: queued (a push, a producer, or close_when_done), so an event loop can
+        #: start writing. Bindings set it; it must not take output itself.
+        self.on_output_ready: Callable[[], None] | None = None
 
     # ------------------------------------------------------------- settings
 
@@ -151,10 +155,13 @@ class OutputQueue:
         if self._closing:
             raise ClosedError("push after close_when_done")
         if chunk:
+            was_idle = not self._queue
             self._queue.append(chunk)
             self._known += len(chunk)
             if self._known > self._high:
                 self._paused = True
+            if was_idle and self.on_output_ready is not None:
+                self.on_output_ready()
 
     def push_with_producer(self, producer: Producer | BytesLike) -> None:
         """Queue a producer: its ``more()`` is called only when output is taken and
@@ -168,7 +175,10 @@ class OutputQueue:
             )
         if self._closing:
             raise ClosedError("push_with_producer after close_when_done")
+        was_idle = not self._queue
         self._queue.append(producer)
+        if was_idle and self.on_output_ready is not None:
+            self.on_output_ready()
 
     def close_when_done(self) -> None:
         """Ask for the channel to close once everything queued so far is sent.
@@ -177,7 +187,10 @@ class OutputQueue:
         """
         if not self._closing:
             self._closing = True
+            was_idle = not self._queue
             self._queue.append(_CLOSE)
+            if was_idle and self.on_output_ready is not None:
+                self.on_output_ready()
 
     def _discard_output(self) -> None:
         self._queue.clear()

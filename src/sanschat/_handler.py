@@ -1,0 +1,88 @@
+"""Protocol logic written once, run by any binding (select, asyncio, trio).
+
+A :class:`Handler` gets callbacks in asynchat's spirit and talks back through
+its Framer (``push``, ``set_terminator``, ``close_when_done``); it never sees a
+socket. :func:`deliver_events` is the one loop every binding uses to hand a
+Framer's events to a Handler, so bindings only move bytes.
+"""
+
+from __future__ import annotations
+
+from ._errors import FrameTooLarge
+from ._events import NEED_DATA, Data, Frame
+from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
+from ._terminators import Terminator
+
+__all__ = ["Handler", "deliver_events"]
+
+
+class Handler:
+    """Base class for a connection's protocol logic; override what you need.
+
+    The class attributes ``terminator``, ``stream`` and ``max_frame_size`` give
+    the Framer each new connection starts with (see :meth:`new_framer`).
+    """
+
+    terminator: Terminator = b"\r\n"
+    stream: bool = False
+    max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE
+
+    #: The connection's Framer, set by :meth:`connection_made`.
+    framer: Framer
+
+    def new_framer(self) -> Framer:
+        """The Framer for a new connection of this handler."""
+        return Framer(self.terminator, stream=self.stream, max_frame_size=self.max_frame_size)
+
+    def connection_made(self, framer: Framer) -> None:
+        """The connection is up; ``framer`` carries both directions."""
+        self.framer = framer
+
+    def frame_received(self, data: bytes) -> None:
+        """A whole frame's payload (or the end of a streamed one)."""
+
+    def data_received(self, data: bytes) -> None:
+        """A piece of the frame in progress (streaming mode or a None terminator)."""
+
+    def end_received(self, data: bytes) -> None:
+        """The peer closed its side; ``data`` is the unterminated remainder.
+
+        The default closes the connection once queued output is sent.
+        """
+        self.framer.close_when_done()
+
+    def frame_too_large(self, error: FrameTooLarge) -> None:
+        """A frame passed ``max_frame_size``. The default re-raises, which makes
+        the binding log the error and close this connection; override it to
+        answer and go on (the Framer skips the rest of the frame)."""
+        raise error
+
+    def connection_lost(self, error: BaseException | None) -> None:
+        """The connection is closed: ``None`` after a normal close, else why."""
+
+
+def deliver_events(framer: Framer, handler: Handler) -> bool:
+    """Hand every event ready in ``framer`` to ``handler``.
+
+    Returns True once the end of the stream has been delivered. After a
+    ``Frame``, the rest of a pipelined run goes through ``payloads()`` in bulk;
+    ``set_terminator`` from inside a callback stays exact.
+    """
+    while True:
+        try:
+            event = framer.next_event()
+            kind = type(event)
+            if kind is Frame:
+                frame_received = handler.frame_received
+                frame_received(event.data)  # type: ignore[union-attr]
+                for payload in framer.payloads():
+                    frame_received(payload)
+            elif event is NEED_DATA:
+                return False
+            elif kind is Data:
+                handler.data_received(event.data)  # type: ignore[union-attr]
+            else:
+                handler.end_received(event.data)  # type: ignore[union-attr]
+                return True
+        except FrameTooLarge as error:
+            handler.frame_too_large(error)
