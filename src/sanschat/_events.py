@@ -7,7 +7,9 @@ builds thousands of them per second, so construction is kept to one slot store
 
 from __future__ import annotations
 
-__all__ = ["Event", "Frame", "Data", "EndOfStream", "NEED_DATA"]
+from typing import Union
+
+__all__ = ["Event", "Frame", "Data", "EndOfStream", "NEED_DATA", "InputEvent"]
 
 
 class Event:
@@ -65,6 +67,10 @@ class EndOfStream(Event):
     (``b""`` if none). It is the last event; asking again gives ``EndOfStream(b"")``."""
 
     __slots__ = ()
+
+
+#: What a binding's ``receive()`` returns: an event, never the NEED_DATA sentinel.
+InputEvent = Union[Frame, Data, EndOfStream]
 
 
 class _Sentinel(type):

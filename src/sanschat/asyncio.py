@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, AsyncIterator, Awaitable, Callable, Union
+from typing import Any, AsyncIterator, Awaitable, Callable
 
-from ._events import NEED_DATA, Data, EndOfStream, Frame
+from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._handler import Handler, deliver_events
 from ._output import BytesLike, Producer
@@ -37,8 +37,6 @@ __all__ = [
     "open_connection",
     "start_server",
 ]
-
-InputEvent = Union[Frame, Data, EndOfStream]
 
 _WRITE_CHUNK = 65536
 
@@ -233,9 +231,8 @@ class FramedStream(FramerProtocol):
         self._input_ready()
 
     async def receive(self) -> InputEvent:
-        """The next event; after the ``EndOfStream``, raises EOFError."""
-        if self._ended:
-            raise EOFError("the stream has ended")
+        """The next ``Frame``, ``Data`` or ``EndOfStream`` (a reset ends the
+        stream too); after the ``EndOfStream``, ``EndOfStream(b"")`` again."""
         while True:
             event = self.framer.next_event()
             if event is not NEED_DATA:
