@@ -1,0 +1,129 @@
+"""The programs in examples/, run as their users would, under each loop."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+LOOPS = ["select", "asyncio", "trio"]
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    """Start examples/<name>.py --loop <loop> --port 0 and yield its port."""
+    script, loop = request.param
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / script), "--loop", loop, "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:"), line
+        yield loop, int(line.rsplit(":", 1)[1])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    received = b""
+    while marker not in received:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before {marker!r}; got {received!r}"
+        received += chunk
+    return received
+
+
+def response(text: bytes, status: bytes = b"200 OK") -> bytes:
+    return b"HTTP/1.1 %s\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n%s" % (
+        status,
+        len(text),
+        text,
+    )
+
+
+def params(script: str) -> list[object]:
+    return [pytest.param((script, loop), id=loop) for loop in LOOPS]
+
+
+@pytest.mark.parametrize("server", params("http_server.py"), indirect=True)
+def test_http_reader_pipelined_trickled_and_content_length_zero(server: tuple[str, int]) -> None:
+    _loop, port = server
+    body = b"b" * 300_000  # larger than the 16 KiB header limit: the body is streamed
+    requests = (
+        b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /empty HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+        b"POST /big HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s"
+        b"POST /last HTTP/1.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+    ) % (len(body), body)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        head, rest = requests[:200], requests[200:]
+        for byte in head:  # the first requests one byte at a time
+            sock.send(bytes([byte]))
+        sock.sendall(rest)
+        assert read_all(sock) == (
+            response(b"GET /hello HTTP/1.1: 0 body bytes\n")
+            + response(b"POST /empty HTTP/1.1: 0 body bytes\n")
+            + response(b"POST /big HTTP/1.1: 300000 body bytes\n")
+            + response(b"POST /last HTTP/1.1: 5 body bytes\n")
+        )
+
+
+@pytest.mark.parametrize("server", params("http_server.py"), indirect=True)
+def test_http_reader_refuses_bad_requests(server: tuple[str, int]) -> None:
+    _loop, port = server
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nContent-Length: lots\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+        assert read_all(sock) == response(b"bad Content-Length\n", b"400 Bad Request")
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nX: " + b"x" * 20000 + b"\r\n\r\n")
+        reply = read_all(sock)
+        assert reply == response(b"headers over 16 KiB\n", b"431 Request Header Fields Too Large")
+
+
+@pytest.mark.parametrize("server", params("chat_server.py"), indirect=True)
+def test_chat_server_rooms_under_each_loop(server: tuple[str, int]) -> None:
+    _loop, port = server
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    try:
+        for sock in socks:
+            read_until(sock, b"/nick NAME to join\r\n")
+        ann, bob, cy = socks
+        ann.sendall(b"hello?\r\n")
+        assert read_until(ann, b"first\r\n") == b"* /nick NAME first\r\n"
+        ann.sendall(b"/nick ann\r\n")
+        assert read_until(ann, b"here\r\n") == b"* you are ann; 1 here\r\n"
+        bob.sendall(b"/nick bob\r\n")
+        assert read_until(bob, b"here\r\n") == b"* you are bob; 2 here\r\n"
+        assert read_until(ann, b"joined\r\n") == b"* bob joined\r\n"
+        bob.sendall(b"/nick ann\r\n")
+        assert read_until(bob, b"empty\r\n") == b"* that name is taken or empty\r\n"
+        cy.sendall(b"/nick cy\r\n" + b"x" * 5000 + b"\r\nhi all\r\n")
+        got = read_until(cy, b"skipped\r\n")
+        assert got == b"* you are cy; 3 here\r\n* line too long, skipped\r\n"
+        assert read_until(ann, b"all\r\n") == b"* cy joined\r\n<cy> hi all\r\n"
+        assert read_until(bob, b"all\r\n") == b"* cy joined\r\n<cy> hi all\r\n"
+        bob.sendall(b"/quit\r\n")
+        assert read_all(bob) == b"* bye\r\n"  # then the server closes
+        assert read_until(ann, b"left\r\n") == b"* bob left\r\n"
+        assert read_until(cy, b"left\r\n") == b"* bob left\r\n"
+    finally:
+        for sock in socks:
+            sock.close()
