@@ -280,6 +280,12 @@ class FramedStream(FramerProtocol):
             self._flush()
         await self.wait_closed()
 
+    async def __aenter__(self) -> FramedStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
 
 # ------------------------------------------------------------------ helpers
 
