@@ -519,12 +519,35 @@ def measure(case: Callable[[Chunks], Result], chunks: Chunks, repeats: int) -> t
     return statistics.median(times), result
 
 
+def e2e_section(quick: bool, raw: list[dict[str, object]]) -> list[str]:
+    """Run the loopback benchmark (benchmarks/e2e.py) and return its table."""
+    sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
+    import e2e
+
+    clients, per_client = (20, 1000) if quick else (50, 4000)
+    title = f"E2E: line echo over loopback, {clients} clients x {per_client} pipelined lines"
+    print(f"\n{title}")
+    figures = e2e.run(clients, per_client)
+    lines = [f"### {title}", "", "| server | lines/s |", "|---|---:|"]
+    lines += [f"| {name} | {rate:,.0f} |" for name, rate in figures.items()]
+    lines.append("")
+    for mine, peer in (("sanschat asyncio", "asyncio StreamReader.readline"),
+                       ("sanschat trio", "trio receive_some+find")):
+        if mine in figures and peer in figures:
+            msg = f"{mine} vs {peer}: {figures[mine] / figures[peer]:.2f}x"
+            print("    " + msg)
+            lines.append(f"- {msg}")
+    raw += [{"workload": "E2E", "case": name, "lines_per_s": rate} for name, rate in figures.items()]
+    return [*lines, ""]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the data, for a smoke run")
     parser.add_argument("--only", help="run only workloads whose name starts with this")
     parser.add_argument("--markdown", help="write the result table to this file")
     parser.add_argument("--json", help="write raw results to this file")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the loopback benchmark")
     args = parser.parse_args(argv)
 
     header = (
@@ -581,6 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("    " + msg)
                 lines.append(f"- {msg}")
         lines.append("")
+    if not args.no_e2e and (not args.only or "E2E".startswith(args.only)):
+        lines += e2e_section(args.quick, raw)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")

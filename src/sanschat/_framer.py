@@ -111,6 +111,10 @@ class Framer(OutputQueue):
         self._batch_it: Iterator[bytes] | None = None
         self._batch_end = self._batch_scan = 0
         self._window = _FIRST_WINDOW
+        # Set by set_terminator: _delimiter is read only under a delimiter,
+        # _remaining only under a count.
+        self._delimiter: bytes = b""
+        self._remaining: int = 0
         self.set_terminator(terminator)
 
     # ------------------------------------------------------------------ setup
@@ -131,30 +135,30 @@ class Framer(OutputQueue):
         never be held); streamed, a count is its own bound. Calling this also
         ends the skipping that follows a ``FrameTooLarge``.
         """
-        # The usual values skip the full validation of check_terminator.
-        kind: Kind
-        value: Terminator
-        if type(terminator) is bytes and terminator:
-            kind, value = _DELIMITER, terminator
-        elif type(terminator) is int and 0 <= terminator <= MAX_COUNT:
-            kind, value = _COUNT, terminator
-        else:
-            kind, value = check_terminator(terminator)
         if stream is None:
             stream = self._stream_default
-        elif not isinstance(stream, bool):
+        elif type(stream) is not bool:
             raise TypeError(f"stream must be a bool or None, not {type(stream).__name__}")
-        if kind is _COUNT and not stream and value > self._limit:  # type: ignore[operator]
+        # The usual values skip the full validation of check_terminator.
+        if type(terminator) is bytes and terminator:
+            kind: Kind = _DELIMITER
+        elif type(terminator) is int and 0 <= terminator <= MAX_COUNT:
+            kind = _COUNT
+        else:
+            kind, terminator = check_terminator(terminator)
+        if kind is _COUNT and not stream and terminator > self._limit:  # type: ignore[operator]
             raise ValueError(
-                f"count terminator {value!r} exceeds max_frame_size={self._max}; "
+                f"count terminator {terminator!r} exceeds max_frame_size={self._max}; "
                 "stream it (stream=True) or raise max_frame_size"
             )
         if self._batch is not None:
             self._settle_batch()
         self._kind = kind
-        self._terminator: Terminator = value
-        self._delimiter: bytes = value if kind is _DELIMITER else b""  # type: ignore[assignment]
-        self._remaining: int = value if kind is _COUNT else 0  # type: ignore[assignment]
+        self._terminator: Terminator = terminator
+        if kind is _DELIMITER:
+            self._delimiter = terminator  # type: ignore[assignment]
+        elif kind is _COUNT:
+            self._remaining = terminator  # type: ignore[assignment]
         self._stream = stream
         self._scan = self._pos
         self._skipping = False
@@ -209,6 +213,13 @@ class Framer(OutputQueue):
         the caller may reuse its buffer. After the end of the stream, more bytes
         raise :class:`ClosedError`.
         """
+        if type(data) is bytes and data and self._pos == len(self._buf) and not self._eof:
+            # The common case: all earlier input was delivered. Keep the
+            # caller's bytes as the buffer (no copy, nothing else to adjust:
+            # a pending batch always holds undelivered bytes).
+            self._buf = data
+            self._pos = self._scan = 0
+            return
         if type(data) is not bytes:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(
@@ -279,6 +290,19 @@ class Framer(OutputQueue):
                     return NEED_DATA
             payload = self._take_delimited(end)
         elif kind is _COUNT:
+            buf = self._buf
+            pos = self._pos
+            end = pos + self._remaining
+            size = len(buf)
+            if end > size and not self._eof:
+                if size == pos or not self._stream:
+                    return NEED_DATA
+                # A streamed count: release what is here, zero-copy for bytes.
+                self._remaining = end - size
+                self._pos = self._scan = size
+                piece = _new(Data)
+                _set_data(piece, buf[pos:] if type(buf) is bytes else _bytes_of(buf, pos, size))
+                return piece
             payload = self._take_counted()
         else:
             payload = None
@@ -412,7 +436,9 @@ class Framer(OutputQueue):
                 return NEED_DATA
             self._frame_size += release
         self._pos = self._scan = pos + release
-        return Data(_bytes_of(buf, pos, pos + release))
+        event = _new(Data)
+        _set_data(event, _bytes_of(buf, pos, pos + release))
+        return event
 
     # ----------------------------------------------------------- batch path
 
