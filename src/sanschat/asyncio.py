@@ -107,6 +107,10 @@ class FramerProtocol(asyncio.BufferedProtocol):
             if not data:
                 break
             transport.write(data)  # may call pause_writing() right away
+            if transport.is_closing():
+                # A failed send closes the transport, which then drops every
+                # later write without pausing us: stop pulling producers.
+                return
         if framer.should_close:
             transport.close()
         elif not self._write_paused and not framer.has_output:

@@ -1,0 +1,330 @@
+"""Load and faults over loopback TCP (127.0.0.1 only), the same for every binding.
+
+One Handler class is served by the select, asyncio or trio binding in a
+background thread; the clients are plain sockets driven from the test thread,
+so every binding faces exactly the same traffic. The tests assert behaviour
+(every reply right, connections held at once, memory bounded, other clients
+unaffected), never wall-clock speed.
+"""
+
+from __future__ import annotations
+
+import resource
+import selectors
+import socket
+import struct
+import threading
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import pytest
+
+from sanschat import Framer, Handler
+
+BINDINGS = ["select", "asyncio", "trio"]
+HOST = "127.0.0.1"
+CHUNK = 65536
+GiB = 1 << 30
+
+
+@dataclass
+class Stats:
+    """What the server side saw, shared by all the handlers of one server."""
+
+    live: int = 0
+    peak: int = 0
+    frames: int = 0
+    produced: int = 0
+    lost: list[str | None] = field(default_factory=list)
+
+
+class LoadHandler(Handler):
+    """Echo each line; QUIT closes after the reply; FLOOD pushes a lazy 1 GiB producer."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+
+    def connection_made(self, framer: Framer) -> None:
+        super().connection_made(framer)
+        self.stats.live += 1
+        self.stats.peak = max(self.stats.peak, self.stats.live)
+
+    def frame_received(self, data: bytes) -> None:
+        self.stats.frames += 1
+        if data == b"FLOOD":
+            self.framer.push_with_producer(GigabyteProducer(self.stats))
+            return
+        self.framer.push(b"echo: " + data + b"\r\n")
+        if data == b"QUIT":
+            self.framer.close_when_done()
+
+    def connection_lost(self, error: BaseException | None) -> None:
+        self.stats.live -= 1
+        self.stats.lost.append(type(error).__name__ if error else None)
+
+
+class GigabyteProducer:
+    """1 GiB in 64 KiB chunks, made only when pulled."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+        self.chunk = b"x" * CHUNK
+
+    def more(self) -> bytes:
+        if self.stats.produced >= GiB:
+            return b""
+        self.stats.produced += CHUNK
+        return self.chunk
+
+
+# ------------------------------------------------------------------ servers
+
+
+def _serve_select(factory: Callable[[], Handler], ready: Callable[[int, Callable[[], None]], None]) -> None:
+    from sanschat.select import Loop
+
+    with Loop() as loop:
+        listener = loop.listen(factory, HOST, 0, backlog=2048)
+        ready(listener.address[1], loop.stop)
+        loop.run()
+
+
+def _serve_asyncio(factory: Callable[[], Handler], ready: Callable[[int, Callable[[], None]], None]) -> None:
+    import asyncio
+
+    import sanschat.asyncio
+
+    async def main() -> None:
+        server = await sanschat.asyncio.serve(factory, HOST, 0, backlog=2048)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        ready(server.sockets[0].getsockname()[1], lambda: loop.call_soon_threadsafe(stop.set))
+        await stop.wait()
+        server.close()
+
+    asyncio.run(main())
+
+
+def _serve_trio(factory: Callable[[], Handler], ready: Callable[[int, Callable[[], None]], None]) -> None:
+    import trio
+
+    import sanschat.trio
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(sanschat.trio.serve, factory, 0)
+            token = trio.lowlevel.current_trio_token()
+            cancel = nursery.cancel_scope.cancel
+            ready(listeners[0].socket.getsockname()[1], lambda: token.run_sync_soon(cancel))
+
+    trio.run(main)
+
+
+SERVERS = {"select": _serve_select, "asyncio": _serve_asyncio, "trio": _serve_trio}
+
+
+@dataclass
+class Server:
+    port: int
+    stats: Stats
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture(params=BINDINGS)
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A LoadHandler server under one binding, in a thread, stopped afterwards."""
+    if request.param == "trio":
+        pytest.importorskip("trio")
+    stats = Stats()
+    started = threading.Event()
+    control: dict[str, object] = {}
+
+    def ready(port: int, stop: Callable[[], None]) -> None:
+        control.update(port=port, stop=stop)
+        started.set()
+
+    def target() -> None:
+        try:
+            SERVERS[request.param](lambda: LoadHandler(stats), ready)
+        except BaseException as error:  # pragma: no cover - shown by the test
+            control["error"] = error
+            started.set()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    assert started.wait(30) and "error" not in control, control.get("error")
+    yield Server(control["port"], stats)  # type: ignore[arg-type]
+    control["stop"]()  # type: ignore[operator]
+    thread.join(30)
+    assert not thread.is_alive()
+    assert "error" not in control, control.get("error")
+
+
+def reset(sock: socket.socket) -> None:
+    """Close with a TCP RST rather than a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def read_all(socks: list[socket.socket], timeout: float = 60.0) -> list[bytes]:
+    """Read every socket until its EOF, all at once; return what each got."""
+    received = [bytearray() for _ in socks]
+    with selectors.DefaultSelector() as selector:
+        for index, sock in enumerate(socks):
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ, index)
+        deadline = time.monotonic() + timeout
+        while selector.get_map():
+            assert time.monotonic() < deadline, "timed out"
+            for key, _ in selector.select(1.0):
+                try:
+                    chunk = key.fileobj.recv(CHUNK)  # type: ignore[union-attr]
+                except BlockingIOError:
+                    continue
+                if chunk:
+                    received[key.data] += chunk
+                else:
+                    selector.unregister(key.fileobj)
+    return [bytes(r) for r in received]
+
+
+def request(index: int, lines: int) -> tuple[bytes, bytes]:
+    """The pipelined request of client ``index`` and the replies it must get."""
+    sent = [b"client %d line %d" % (index, i) for i in range(lines)] + [b"QUIT"]
+    return b"".join(s + b"\r\n" for s in sent), b"".join(b"echo: " + s + b"\r\n" for s in sent)
+
+
+def ensure_descriptors(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"needs {needed} file descriptors, the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+# -------------------------------------------------------------------- tests
+
+
+def test_a_thousand_concurrent_connections_pipelining_lines(server: Server) -> None:
+    """1,000 connections (trio: the same) are held open at once, then each
+    pipelines 20 lines; every client gets exactly its own echoes, in order.
+    Client and server sockets together pass descriptor 1024, which select(2)
+    could not watch: the select binding is on ``selectors``."""
+    count = 1000
+    ensure_descriptors(2 * count + 200)
+    socks = [socket.create_connection((HOST, server.port), timeout=30) for _ in range(count)]
+    try:
+        wait_for(lambda: server.stats.live == count)
+        assert max(s.fileno() for s in socks) > 1024
+        requests = [request(n, 20) for n in range(count)]
+        started = time.perf_counter()
+        for sock, (sent, _) in zip(socks, requests):
+            sock.sendall(sent)
+        replies = read_all(socks)
+        elapsed = time.perf_counter() - started
+    finally:
+        for sock in socks:
+            sock.close()
+    assert replies == [expected for _, expected in requests]
+    assert server.stats.peak == count
+    assert server.stats.frames == count * 21
+    print(f"{count} connections held, {count * 21 / elapsed:,.0f} lines/s echoed")  # -s shows it
+    wait_for(lambda: server.stats.live == 0)
+
+
+def test_slow_trickling_clients_do_not_hold_up_fast_ones(server: Server) -> None:
+    """200 clients send one byte every few milliseconds; meanwhile 20 fast
+    clients make 5 request/reply round trips each, and all of them are done
+    while the slow clients are still in the middle of their first line."""
+    slow_count, rounds = 200, 120
+    ensure_descriptors(2 * slow_count + 200)
+    slow = [socket.create_connection((HOST, server.port), timeout=30) for _ in range(slow_count)]
+    message = [b"slow %03d " % n + b"." * (rounds - 11) + b"\r\nQUIT\r\n" for n in range(slow_count)]
+    progress = [0]
+
+    def trickle() -> None:
+        for i in range(len(message[0])):
+            for sock, text in zip(slow, message):
+                sock.sendall(text[i : i + 1])
+            progress[0] = i + 1
+            time.sleep(0.005)
+
+    driver = threading.Thread(target=trickle)
+    driver.start()
+    try:
+        wait_for(lambda: progress[0] >= 5)
+        for n in range(20):
+            with socket.create_connection((HOST, server.port), timeout=30) as fast:
+                for i in range(5):
+                    fast.sendall(b"fast %d/%d\r\n" % (n, i))
+                    expected = b"echo: fast %d/%d\r\n" % (n, i)
+                    got = b""
+                    while len(got) < len(expected):
+                        got += fast.recv(CHUNK)
+                    assert got == expected
+        assert progress[0] < rounds - 1, "the fast clients waited for the slow ones"
+    finally:
+        driver.join()
+    replies = read_all(slow)
+    for sock in slow:
+        sock.close()
+    assert replies == [b"echo: " + m.replace(b"\r\nQUIT\r\n", b"\r\necho: QUIT\r\n") for m in message]
+
+
+def test_a_peer_that_never_reads_a_gigabyte_costs_a_bounded_amount_of_memory(server: Server) -> None:
+    """The server pushes a lazy 1 GiB producer to a client that never reads.
+    The producer is pulled only as the socket takes bytes, so production
+    stops at the kernel's buffers and the server's Python memory (tracemalloc,
+    all threads) stays within a few MiB of its baseline; a reset then ends it."""
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        sleeper = socket.create_connection((HOST, server.port), timeout=30)
+        sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CHUNK)
+        sleeper.sendall(b"FLOOD\r\n")
+        wait_for(lambda: server.stats.produced > 0)
+        stable_since, seen = time.monotonic(), 0
+        while time.monotonic() - stable_since < 0.5:  # until production stops
+            if server.stats.produced != seen:
+                stable_since, seen = time.monotonic(), server.stats.produced
+            time.sleep(0.05)
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+    assert server.stats.produced < 64 << 20  # of 1 GiB: what the kernel buffered, and a chunk
+    assert peak < 4 << 20, f"server memory grew by {peak} bytes"
+    print(f"peak {peak / 1024:,.0f} KiB above baseline, {seen >> 20} MiB produced")  # -s shows it
+    reset(sleeper)
+    wait_for(lambda: server.stats.live == 0)
+    assert server.stats.produced == seen  # nothing more is made for a dead peer
+
+
+def test_a_reset_mid_send_ends_that_connection_and_others_go_on(server: Server) -> None:
+    """A client asks for the 1 GiB flood, reads a little of it and resets.
+    The server notices, stops pulling the producer and closes that connection;
+    a client that comes next is served normally."""
+    rude = socket.create_connection((HOST, server.port), timeout=30)
+    rude.sendall(b"FLOOD\r\n")
+    got = 0
+    while got < 256 * 1024:
+        got += len(rude.recv(CHUNK))
+    reset(rude)
+    wait_for(lambda: server.stats.live == 0)
+    made = server.stats.produced
+    assert made < GiB
+    polite = socket.create_connection((HOST, server.port), timeout=30)
+    sent, expected = request(0, 3)
+    polite.sendall(sent)
+    assert read_all([polite]) == [expected]
+    polite.close()
+    wait_for(lambda: len(server.stats.lost) == 2)
+    assert server.stats.produced == made
