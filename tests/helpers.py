@@ -3,33 +3,18 @@ units, a reference model of the framing rules, and chunking strategies."""
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from hypothesis import strategies as st
 
 from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer, FrameTooLarge
+from sanschat.testing import chunkings
+
+__all__ = ["Step", "Unit", "chunkings", "run", "model", "small_bytes", "delimiters", "terminators", "programs"]
 
 # One step of a terminator program: (terminator, stream) set after a frame.
 Step = tuple[object, bool]
 Unit = tuple  # ("frame", payload) | ("end", remainder) | ("error",)
-
-
-def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
-    """Cut ``data`` at the given offsets (any order, duplicates ignored)."""
-    points = sorted({c for c in cuts if 0 < c < len(data)})
-    bounds = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
-
-
-@st.composite
-def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
-    """A random split of ``data`` into non-empty chunks (one-byte trickles included)."""
-    if not data:
-        return []
-    if draw(st.integers(0, 9)) == 0:
-        return [data[i : i + 1] for i in range(len(data))]
-    cuts = draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=len(data)))
-    return split_at(data, cuts)
 
 
 def run(

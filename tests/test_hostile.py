@@ -25,6 +25,8 @@ from sanschat import (
     ProducerError,
 )
 
+from sanschat.testing import replay
+
 from .helpers import chunkings, model, run
 
 
@@ -225,6 +227,46 @@ def test_an_oversized_frame_errs_at_the_same_frame_under_any_chunking(data: st.D
     for streaming in (False, True):
         framer = Framer(b"\r\n", max_frame_size=12, stream=streaming)
         assert run(framer, chunks) == model(stream, b"\r\n", max_frame_size=12)
+
+
+@given(st.data())
+def test_a_streamed_oversized_frame_gives_the_same_data_before_the_error(data: st.DataObject) -> None:
+    """Input: streamed frames around the limit, any chunking, the end known early or late.
+    Required: an oversized frame first gives exactly its first max_frame_size
+    bytes as Data, then FrameTooLarge, whatever the chunking: nothing that was
+    delivered depends on how TCP split the bytes."""
+    sizes = data.draw(st.lists(st.integers(0, 24), min_size=1, max_size=6))
+    stream = b"".join(bytes([97 + n]) * n + b"\r\n" for n in sizes) + b"t" * data.draw(st.integers(0, 20))
+    expected = replay(Framer(b"\r\n", max_frame_size=12, stream=True), [stream])
+    for big in sizes:
+        if big > 12:
+            assert Data(bytes([97 + big]) * 12) in expected
+    chunks = data.draw(chunkings(stream))
+    got = replay(Framer(b"\r\n", max_frame_size=12, stream=True), chunks)
+    assert normalise(got) == normalise(expected)
+    # The end already known when reading starts changes nothing either.
+    framer = Framer(b"\r\n", max_frame_size=12, stream=True)
+    framer.receive_data(stream)
+    framer.receive_data(b"")
+    drained: list[object] = []
+    while not drained or type(drained[-1]) is not EndOfStream:
+        try:
+            drained.append(framer.next_event())
+        except FrameTooLarge as error:
+            drained.append(error)
+    assert normalise(drained) == normalise(expected)
+
+
+def normalise(events: list[object]) -> list[object]:
+    """Errors by their limit (their size says how much had arrived); Data joined."""
+    out: list[object] = []
+    for event in events:
+        if isinstance(event, FrameTooLarge):
+            event = ("error", event.limit)
+        elif out and type(event) is Data and type(out[-1]) is Data:
+            event = Data(out.pop().data + event.data)  # type: ignore[attr-defined]
+        out.append(event)
+    return out
 
 
 def test_a_count_far_beyond_the_data_then_eof() -> None:

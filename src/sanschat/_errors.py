@@ -17,7 +17,9 @@ class FrameTooLarge(FramingError):
     frames before it have all been delivered. Afterwards the Framer skips the rest
     of the oversized frame up to and including its terminator (counted in
     ``Framer.bytes_discarded``) and goes on with the next frame, so the tail of
-    the oversized frame is never read as a frame of its own.
+    the oversized frame is never read as a frame of its own. In streaming mode
+    the frame's first ``max_frame_size`` bytes are given as ``Data`` before the
+    error, so what was delivered does not depend on the chunking either.
     """
 
     def __init__(self, limit: int, size: int) -> None:

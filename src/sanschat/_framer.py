@@ -373,15 +373,25 @@ class Framer(OutputQueue):
             end = buf.find(delimiter, after)
         pos = self._pos
         if end >= 0:
-            if end - pos + self._frame_size > self._limit:
-                self._oversized(end - pos + self._frame_size)
-            self._pos = self._scan = end + len(delimiter)
-            self._frame_size = 0
-            return _bytes_of(buf, pos, end)
+            size = end - pos + self._frame_size
+            if size > self._limit and not self._release_before_error():
+                self._oversized(size)
+            if size <= self._limit:
+                self._pos = self._scan = end + len(delimiter)
+                self._frame_size = 0
+                return _bytes_of(buf, pos, end)
+            return None
         self._scan = max(pos, len(buf) - len(delimiter) + 1)
-        if self._scan - pos + self._frame_size > self._limit:
-            self._oversized(self._scan - pos + self._frame_size)
+        size = self._scan - pos + self._frame_size
+        if size > self._limit and not self._release_before_error():
+            self._oversized(size)
         return None
+
+    def _release_before_error(self) -> bool:
+        """Whether an oversized streamed frame still has bytes to release as
+        ``Data`` before its ``FrameTooLarge``: up to the limit, so that what is
+        delivered before the error does not depend on the chunking."""
+        return self._stream and self._frame_size < self._limit
 
     def _take_counted(self) -> bytes | None:
         pos = self._pos
@@ -408,6 +418,17 @@ class Framer(OutputQueue):
         pos = self._pos
         held = len(buf) - pos
         if self._eof:
+            if held and self._kind is _DELIMITER and not self._skipping and self._release_before_error():
+                # At the end too, an oversized streamed frame gives its first
+                # bytes as Data before the error (next call), as it would have
+                # had they come earlier.
+                end = buf.find(self._delimiter, self._scan)
+                known = (end if end >= 0 else max(pos, len(buf) - len(self._delimiter) + 1)) - pos
+                if known + self._frame_size > self._limit:
+                    release = self._limit - self._frame_size
+                    self._frame_size = self._limit
+                    self._pos = self._scan = pos + release
+                    return Data(_bytes_of(buf, pos, pos + release))
             if self._eos_sent:
                 return EndOfStream(b"")
             self._eos_sent = True

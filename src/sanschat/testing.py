@@ -1,0 +1,275 @@
+"""Helpers for testing your own protocol code without sockets.
+
+A framing bug usually hides in how TCP happened to split the bytes: a parser
+that works when a request arrives in one piece and fails when the terminator is
+cut in two. These helpers feed the same input under many splits and check
+that your protocol sees, and answers, the same thing every time::
+
+    from sanschat import Handler
+    from sanschat.testing import assert_split_invariant
+
+    class Upper(Handler):
+        def frame_received(self, data):
+            self.framer.push(data.upper() + b"\\r\\n")
+
+    transcript = assert_split_invariant(Upper, b"hello\\r\\nworld\\r\\n")
+    assert transcript.output == b"HELLO\\r\\nWORLD\\r\\n"
+
+* :func:`splits` and :func:`sample_splits` list the ways to cut a byte string;
+  :func:`chunkings` is the same as a hypothesis strategy (needs hypothesis).
+* :func:`replay` feeds a bare :class:`~sanschat.Framer` and records its events.
+* :func:`run_handler` drives a :class:`~sanschat.Handler` like a binding does,
+  and :func:`assert_split_invariant` compares it across splits.
+
+Recordings are normalised so that they do not depend on the split: the
+``Data`` pieces of a streamed frame are joined to the ``Frame`` (or
+``EndOfStream``) that ends them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
+
+from ._errors import FrameTooLarge
+from ._events import NEED_DATA, Data, EndOfStream, Frame
+from ._framer import Framer
+from ._handler import Handler, deliver_events
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+__all__ = [
+    "splits",
+    "sample_splits",
+    "chunkings",
+    "Recorded",
+    "replay",
+    "Transcript",
+    "run_handler",
+    "assert_split_invariant",
+]
+
+#: One normalised event: a Frame or EndOfStream with its streamed pieces joined
+#: in, the FrameTooLarge error the Framer raised at that point, or (last, when
+#: the input stops without an end) a Data holding the frame still in progress.
+Recorded = Union[Frame, EndOfStream, FrameTooLarge, Data]
+
+
+def _cut(data: bytes, points: Iterable[int]) -> list[bytes]:
+    bounds = [0, *points, len(data)]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def splits(data: bytes) -> Iterator[list[bytes]]:
+    """Every way to cut ``data`` into non-empty chunks, the whole first and the
+    one-byte trickle last: ``2 ** (len(data) - 1)`` of them, so keep it short."""
+    if not data:
+        yield []
+        return
+    inner = range(1, len(data))
+    for count in range(len(data)):
+        for points in combinations(inner, count):
+            yield _cut(data, points)
+
+
+def sample_splits(data: bytes, count: int = 200, *, seed: int = 0) -> list[list[bytes]]:
+    """``count`` splits of ``data``: the whole, the one-byte trickle, a cut at
+    every single offset while they last, then random cuts (reproducible by ``seed``)."""
+    if len(data) <= 1:
+        return [[data] if data else []]
+    chosen: list[list[bytes]] = [[data], _cut(data, range(1, len(data)))]
+    chosen += [_cut(data, [i]) for i in range(1, min(len(data), count))]
+    rng = random.Random(seed)
+    while len(chosen) < count:
+        many = rng.randint(1, min(len(data) - 1, 64))
+        chosen.append(_cut(data, sorted(rng.sample(range(1, len(data)), many))))
+    return chosen[:count]
+
+
+def chunkings(data: bytes) -> SearchStrategy[list[bytes]]:
+    """A hypothesis strategy: ``data`` cut into non-empty chunks, one-byte
+    trickles and single cuts included; shrinks towards fewer cuts."""
+    from hypothesis import strategies as st
+
+    if not data:
+        return st.just([])
+    trickle = _cut(data, range(1, len(data)))
+    cuts = st.sets(st.integers(1, max(1, len(data) - 1)), max_size=len(data)).map(
+        lambda points: _cut(data, sorted(p for p in points if p < len(data)))
+    )
+    # One draw in ten is the one-byte trickle, the split most code forgets.
+    return st.integers(0, 9).flatmap(lambda k: st.just(trickle) if k == 0 else cuts)
+
+
+def replay(
+    framer: Framer,
+    chunks: Iterable[bytes],
+    *,
+    eof: bool = True,
+    after_frame: Callable[[Framer, Frame], object] | None = None,
+) -> list[Recorded]:
+    """Feed ``chunks`` (then the end of stream, unless ``eof=False``) to
+    ``framer`` and return what it delivered, normalised.
+
+    ``after_frame(framer, frame)`` runs after each frame, where a protocol would
+    change the terminator. A ``FrameTooLarge`` is recorded (after a ``Data`` of
+    what a streamed oversized frame gave before it) and framing goes on.
+    Bytes of a frame still in progress at the end are returned as a last ``Data``.
+    """
+    recorded: list[Recorded] = []
+    pieces: list[bytes] = []
+    for chunk in [*chunks, b""] if eof else chunks:
+        framer.receive_data(chunk)
+        while True:
+            try:
+                event = framer.next_event()
+            except FrameTooLarge as error:
+                if pieces:  # streamed bytes of the oversized frame, given before the error
+                    recorded.append(Data(b"".join(pieces)))
+                    pieces.clear()
+                recorded.append(error)
+                continue
+            if event is NEED_DATA:
+                break
+            kind = type(event)
+            if kind is Data:
+                pieces.append(event.data)  # type: ignore[union-attr]
+                continue
+            joined = b"".join([*pieces, event.data])  # type: ignore[union-attr]
+            pieces.clear()
+            if kind is Frame:
+                frame = Frame(joined)
+                recorded.append(frame)
+                if after_frame is not None:
+                    after_frame(framer, frame)
+            else:
+                recorded.append(EndOfStream(joined))
+                return recorded
+    if pieces:
+        recorded.append(Data(b"".join(pieces)))
+    return recorded
+
+
+@dataclass
+class Transcript:
+    """What a Handler saw and did over one connection.
+
+    ``calls`` lists its callbacks as ``(name, argument)`` pairs, with
+    ``data_received`` pieces joined to the call that completes them; ``output``
+    is everything it queued; ``closed`` says whether it asked to close;
+    ``error`` is the exception that would have made a binding drop it.
+    """
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    output: bytes = b""
+    closed: bool = False
+    error: BaseException | None = None
+
+    def comparable(self) -> tuple[object, ...]:
+        """The parts that must not depend on the split (errors by type and message)."""
+        error: object = self.error
+        if isinstance(error, FrameTooLarge):
+            error = (FrameTooLarge, error.limit)  # its size says how much had arrived
+        elif error is not None:
+            error = (type(error), str(error))
+        return (self.calls, self.output, self.closed, error)
+
+
+class _Recorder:
+    """Wraps a Handler's callbacks to record them in a Transcript."""
+
+    def __init__(self, handler: Handler, transcript: Transcript) -> None:
+        self.pieces: list[bytes] = []
+        self.transcript = transcript
+        for name in ("frame_received", "end_received"):
+            self._wrap(handler, name)
+        original_data = handler.data_received
+        original_error = handler.frame_too_large
+
+        def data_received(data: bytes) -> None:
+            self.pieces.append(data)
+            original_data(data)
+
+        def frame_too_large(error: FrameTooLarge) -> None:
+            if self.pieces:  # streamed bytes of the oversized frame, given before the error
+                transcript.calls.append(("data_received", b"".join(self.pieces)))
+                self.pieces.clear()
+            transcript.calls.append(("frame_too_large", error.limit))
+            original_error(error)
+
+        handler.data_received = data_received  # type: ignore[method-assign]
+        handler.frame_too_large = frame_too_large  # type: ignore[method-assign]
+
+    def _wrap(self, handler: Handler, name: str) -> None:
+        original = getattr(handler, name)
+
+        def recorded(data: bytes) -> None:
+            self.transcript.calls.append((name, b"".join([*self.pieces, data])))
+            self.pieces.clear()
+            original(data)
+
+        setattr(handler, name, recorded)
+
+
+def run_handler(factory: Callable[[], Handler], chunks: Iterable[bytes], *, eof: bool = True) -> Transcript:
+    """Drive a Handler from ``factory`` the way the bindings do, with no socket:
+    each chunk is received, its events delivered and its output taken.
+
+    Input goes on being delivered after ``close_when_done``, as a binding may
+    until the close takes effect (so a protocol should ignore input once
+    ``framer.closing``). Stops at the first exception a callback raises, where a
+    binding would drop the connection; output queued before it is kept.
+    """
+    transcript = Transcript()
+    handler = factory()
+    framer = handler.new_framer()
+    recorder = _Recorder(handler, transcript)
+    out: list[bytes] = []
+    try:
+        handler.connection_made(framer)
+        out.append(framer.data_to_send())
+        for chunk in [*chunks, b""] if eof else chunks:
+            if framer.eof_received:
+                break
+            framer.receive_data(chunk)
+            deliver_events(framer, handler)
+            out.append(framer.data_to_send())
+    except Exception as error:
+        transcript.error = error
+        out.append(framer.data_to_send())
+    if recorder.pieces:
+        transcript.calls.append(("data_received", b"".join(recorder.pieces)))
+    transcript.output = b"".join(out)
+    transcript.closed = framer.closing
+    return transcript
+
+
+def assert_split_invariant(
+    factory: Callable[[], Handler],
+    data: bytes,
+    *,
+    eof: bool = True,
+    max_splits: int = 500,
+    seed: int = 0,
+) -> Transcript:
+    """Check that a Handler behaves the same however ``data`` is split.
+
+    Every split is tried when there are at most ``max_splits`` of them, else a
+    sample (:func:`sample_splits`). Raises AssertionError naming the first
+    split that differs from the unsplit input; returns the unsplit transcript.
+    """
+    expected = run_handler(factory, [data] if data else [], eof=eof)
+    if len(data) <= 1 or 2 ** (len(data) - 1) <= max_splits:
+        candidates: Sequence[list[bytes]] | Iterator[list[bytes]] = splits(data)
+    else:
+        candidates = sample_splits(data, max_splits, seed=seed)
+    for chunks in candidates:
+        got = run_handler(factory, chunks, eof=eof)
+        if got.comparable() != expected.comparable():
+            raise AssertionError(
+                f"split {chunks!r} gives\n  {got}\nbut the unsplit input gives\n  {expected}"
+            )
+    return expected

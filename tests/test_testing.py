@@ -1,0 +1,142 @@
+"""sanschat.testing: the helpers users get for testing their protocols without sockets."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sanschat import Data, EndOfStream, Frame, Framer, FrameTooLarge, Handler
+from sanschat.testing import (
+    assert_split_invariant,
+    chunkings,
+    replay,
+    run_handler,
+    sample_splits,
+    splits,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from http_server import HttpRequestReader  # noqa: E402
+
+
+def test_splits_lists_every_cut_whole_first_trickle_last() -> None:
+    assert list(splits(b"abc")) == [[b"abc"], [b"a", b"bc"], [b"ab", b"c"], [b"a", b"b", b"c"]]
+    assert list(splits(b"")) == [[]]
+    assert len(list(splits(b"x" * 10))) == 2**9
+
+
+def test_sample_splits_starts_with_the_whole_the_trickle_and_single_cuts() -> None:
+    data = bytes(range(100))
+    sample = sample_splits(data, 300, seed=7)
+    assert len(sample) == 300
+    assert sample[0] == [data]
+    assert sample[1] == [bytes([b]) for b in data]
+    assert sample[2] == [data[:1], data[1:]]
+    assert all(b"".join(chunks) == data and all(chunks) for chunks in sample)
+    assert sample == sample_splits(data, 300, seed=7)  # reproducible
+    assert sample != sample_splits(data, 300, seed=8)
+
+
+@given(st.data())
+def test_chunkings_rebuild_the_input_from_non_empty_chunks(data: st.DataObject) -> None:
+    payload = data.draw(st.binary(max_size=50))
+    chunks = data.draw(chunkings(payload))
+    assert b"".join(chunks) == payload
+    assert all(chunks)
+
+
+def test_replay_joins_streamed_pieces_to_their_frame() -> None:
+    def body_after_header(framer: Framer, frame: Frame) -> None:
+        if frame.data == b"LEN 5":
+            framer.set_terminator(5, stream=True)
+        else:
+            framer.set_terminator(b"\n")
+
+    chunks = [b"LEN 5\nab", b"c", b"deQUIT\nrest"]
+    assert replay(Framer(b"\n"), chunks, after_frame=body_after_header) == [
+        Frame(b"LEN 5"),
+        Frame(b"abcde"),
+        Frame(b"QUIT"),
+        EndOfStream(b"rest"),
+    ]
+
+
+def test_replay_records_an_oversized_frame_and_goes_on() -> None:
+    events = replay(Framer(b"\n", max_frame_size=4), [b"ok\n", b"far too long\nok\n"])
+    assert events[0] == Frame(b"ok")
+    assert isinstance(events[1], FrameTooLarge)
+    assert events[2:] == [Frame(b"ok"), EndOfStream(b"")]
+
+
+def test_replay_without_eof_returns_the_frame_in_progress_as_data() -> None:
+    assert replay(Framer(None), [b"ab", b"cd"], eof=False) == [Data(b"abcd")]
+
+
+class Upper(Handler):
+    def frame_received(self, data: bytes) -> None:
+        if self.framer.closing:
+            return  # what a client sends after "bye" is not answered
+        self.framer.push(data.upper() + b"\r\n")
+        if data == b"bye":
+            self.framer.close_when_done()
+
+
+def test_run_handler_records_callbacks_output_and_close() -> None:
+    transcript = run_handler(Upper, [b"hel", b"lo\r\nbye\r", b"\nignored\r\n"])
+    assert transcript.calls == [
+        ("frame_received", b"hello"),
+        ("frame_received", b"bye"),
+        ("frame_received", b"ignored"),
+        ("end_received", b""),
+    ]
+    assert transcript.output == b"HELLO\r\nBYE\r\n"
+    assert transcript.closed
+    assert transcript.error is None
+
+
+def test_a_split_invariant_protocol_passes_and_returns_its_transcript() -> None:
+    transcript = assert_split_invariant(Upper, b"one\r\ntwo\r\n")
+    assert transcript.output == b"ONE\r\nTWO\r\n"
+    assert transcript.calls[-1] == ("end_received", b"")
+
+
+class NaiveLines(Handler):
+    """A classic bug: treating each piece that arrives as a whole line."""
+
+    terminator = None
+
+    def data_received(self, data: bytes) -> None:
+        for line in data.split(b"\n"):
+            if line:
+                self.framer.push(b"got " + line + b"\n")
+
+
+def test_a_protocol_that_depends_on_the_split_is_caught() -> None:
+    with pytest.raises(AssertionError, match="split"):
+        assert_split_invariant(NaiveLines, b"hello\nworld\n")
+
+
+def test_the_http_example_gives_the_same_answers_however_requests_are_cut() -> None:
+    requests = (
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"POST /f HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+        b"POST /e HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    transcript = assert_split_invariant(HttpRequestReader, requests, max_splits=300)
+    assert transcript.output.count(b"HTTP/1.1 200 OK") == 3
+    assert b"POST /f HTTP/1.1: 5 body bytes" in transcript.output
+    assert transcript.closed
+
+
+def test_errors_are_part_of_the_transcript() -> None:
+    class Strict(Upper):
+        max_frame_size = 3
+
+    transcript = assert_split_invariant(Strict, b"ok\r\ntoo long\r\n")
+    assert transcript.output == b"OK\r\n"
+    assert isinstance(transcript.error, FrameTooLarge)
+    assert transcript.calls[-1][0] == "frame_too_large"
