@@ -1,25 +1,23 @@
-"""The programs in examples/, run as their users would, under each loop."""
+"""The example protocols (sanschat.examples), run as their users would, under each loop."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LOOPS = ["select", "asyncio", "trio"]
 
 
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
-    """Start examples/<name>.py --loop <loop> --port 0 and yield its port."""
-    script, loop = request.param
+    """Start ``python -m sanschat.examples.<name> --backend <loop> --port 0``; yield its port."""
+    name, loop = request.param
     process = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / script), "--loop", loop, "--port", "0"],
+        [sys.executable, "-m", f"sanschat.examples.{name}", "--backend", loop, "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -59,11 +57,11 @@ def response(text: bytes, status: bytes = b"200 OK") -> bytes:
     )
 
 
-def params(script: str) -> list[object]:
-    return [pytest.param((script, loop), id=loop) for loop in LOOPS]
+def params(name: str) -> list[object]:
+    return [pytest.param((name, loop), id=loop) for loop in LOOPS]
 
 
-@pytest.mark.parametrize("server", params("http_server.py"), indirect=True)
+@pytest.mark.parametrize("server", params("http"), indirect=True)
 def test_http_reader_pipelined_trickled_and_content_length_zero(server: tuple[str, int]) -> None:
     _loop, port = server
     body = b"b" * 300_000  # larger than the 16 KiB header limit: the body is streamed
@@ -86,7 +84,7 @@ def test_http_reader_pipelined_trickled_and_content_length_zero(server: tuple[st
         )
 
 
-@pytest.mark.parametrize("server", params("http_server.py"), indirect=True)
+@pytest.mark.parametrize("server", params("http"), indirect=True)
 def test_http_reader_refuses_bad_requests(server: tuple[str, int]) -> None:
     _loop, port = server
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -98,7 +96,7 @@ def test_http_reader_refuses_bad_requests(server: tuple[str, int]) -> None:
         assert reply == response(b"headers over 16 KiB\n", b"431 Request Header Fields Too Large")
 
 
-@pytest.mark.parametrize("server", params("chat_server.py"), indirect=True)
+@pytest.mark.parametrize("server", params("chat"), indirect=True)
 def test_chat_server_rooms_under_each_loop(server: tuple[str, int]) -> None:
     _loop, port = server
     socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]

@@ -1,35 +1,178 @@
-"""The command-line tool."""
+"""The command-line tool: ``python -m sanschat demo | chat | split``."""
 
 from __future__ import annotations
 
 import io
+import json
+import os
+import socket
 import subprocess
 import sys
+import tracemalloc
+from pathlib import Path
 
 import pytest
 
-from sanschat.__main__ import demo, main
+from sanschat._cli import demo, main, parse_escapes, split
 
 
-def test_demo_serves_every_pipelined_request_over_loopback() -> None:
+def run_cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "sanschat", *args], input=stdin, capture_output=True, timeout=60
+    )
+
+
+# ------------------------------------------------------------------- demo
+
+
+def test_demo_prints_the_whole_conversation() -> None:
     log = io.StringIO()
     assert demo(log) == 0
     text = log.getvalue()
-    assert "POST /echo HTTP/1.1 body=b'hello world'" in text
-    assert "POST /empty HTTP/1.1 body=b''" in text  # Content-Length: 0 is not a trap
-    assert text.count("client: got") == 4
-    assert "client: got b'you sent hello world'" in text
+    assert "alice < * you are alice; 1 here" in text
+    assert "  bob < <alice> hello bob" in text
+    assert "  bob < * line too long, skipped" in text
+    assert "alice < <bob> hi alice" in text  # the connection went on after the refusal
+    assert "alice < * bob left" in text
+    assert text.rstrip().endswith("nothing lost")
 
 
 def test_python_dash_m_sanschat_demo_exits_zero() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "sanschat", "demo"], capture_output=True, text=True, timeout=60
-    )
+    done = run_cli("demo")
     assert done.returncode == 0, done.stderr
-    assert "closed after the last response was sent" in done.stdout
+    assert b"demo finished" in done.stdout
 
 
-def test_unknown_command_exits_2() -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["frobnicate"])
-    assert info.value.code == 2
+# ------------------------------------------------------------------- chat
+
+
+@pytest.mark.parametrize("backend", ["select", "asyncio", "trio"])
+def test_chat_serves_until_stopped(backend: str) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sanschat", "chat", "--backend", backend, "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:"), line
+        port = int(line.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"/nick zoe\r\n/quit\r\n")
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+        assert received.endswith(b"* you are zoe; 1 here\r\n* bye\r\n")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+# ------------------------------------------------------------------ split
+
+
+def split_text(data: bytes, *args: str) -> tuple[str, str]:
+    """Run ``split`` in-process over ``data`` given as a file; return (stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    source = io.BytesIO(data)
+    terminator: object = parse_escapes(r"\r\n")
+    fmt = "text"
+    arguments = list(args)
+    while arguments:
+        flag = arguments.pop(0)
+        value = arguments.pop(0)
+        if flag == "-t":
+            terminator = parse_escapes(value)
+        elif flag == "-c":
+            terminator = int(value)
+        elif flag == "-f":
+            fmt = value
+    assert split(source, out, err, terminator, fmt) == 0  # type: ignore[arg-type]
+    return out.getvalue(), err.getvalue()
+
+
+def test_split_prints_escaped_frames_and_a_summary() -> None:
+    out, err = split_text(b"HELO x\r\nbin\x00\xff\\\r\n\r\ntail")
+    assert out.splitlines() == ["HELO x", r"bin\x00\xff\\", "", "tail (unterminated)"]
+    assert err == "3 frames, 12 payload bytes, largest frame 6 bytes, unterminated tail 4 bytes\n"
+
+
+def test_split_json_lines_round_trip_the_bytes() -> None:
+    data = b"caf\xc3\xa9 \"quoted\"\nsecond\nrest"
+    out, _ = split_text(data, "-t", r"\n", "-f", "json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["data"].encode("latin-1") for r in records] == data.split(b"\n")
+    assert [r["terminated"] for r in records] == [True, True, False]
+    assert [r["size"] for r in records] == [len(p) for p in data.split(b"\n")]
+
+
+def test_split_by_count_in_hex() -> None:
+    out, err = split_text(b"abcdefg", "-c", "3", "-f", "hex")
+    assert out.splitlines() == ["616263", "646566", "67 (unterminated)"]
+    assert "2 frames" in err
+
+
+def test_split_reads_stdin_through_the_real_command() -> None:
+    done = run_cli("split", "-t", r"\n", stdin=b"one\ntwo\n")
+    assert done.returncode == 0
+    assert done.stdout == b"one\ntwo\n"
+    assert b"2 frames" in done.stderr
+
+
+def test_split_a_frame_much_larger_than_memory_needs_runs_in_constant_memory(tmp_path: Path) -> None:
+    """64 MiB with no terminator at all: printed as it streams, never held."""
+    big = tmp_path / "big"
+    with big.open("wb") as f:
+        for _ in range(64):
+            f.write(b"z" * (1 << 20))
+    sink = open(os.devnull, "w")
+    tracemalloc.start()
+    try:
+        with big.open("rb") as source:
+            split(source, sink, io.StringIO(), b"\r\n")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        sink.close()
+    assert peak < 8 << 20  # a read or two, never the 64 MiB frame
+
+
+def test_split_shows_progress_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "input"
+    path.write_bytes(b"line\r\n" * 1000)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["split", str(path), "--progress"], out, err) == 0
+    assert "100%" in err.getvalue() and "[##" in err.getvalue()
+    assert out.getvalue().count("line\n") == 1000
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["split", "-t", r"\q"], r"bad escape \q"),
+        (["split", "-t", ""], "must not be empty"),
+        (["split", "-c", "0"], "at least 1"),
+        (["split", "-c", "many"], "invalid int value"),
+        (["split", "-t", "x", "-c", "3"], "not allowed with"),
+        (["split", "/no/such/file"], "cannot read /no/such/file"),
+        (["split", "-f", "xml"], "invalid choice"),
+        (["chat", "--backend", "tornado"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_status_2(args: list[str], message: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(args, out, err) == 2
+    assert err.getvalue().count("\n") == 1
+    assert err.getvalue().startswith("sanschat: error: ")
+    assert message in err.getvalue()
+
+
+def test_bad_arguments_through_the_real_command_have_no_traceback() -> None:
+    done = run_cli("split", "-c", "-5")
+    assert done.returncode == 2
+    assert done.stderr.decode().strip() == "sanschat: error: --count must be at least 1, not -5"

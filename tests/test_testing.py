@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sanschat import Data, EndOfStream, Frame, Framer, FrameTooLarge, Handler
+from sanschat.examples.http import HttpRequestReader
 from sanschat.testing import (
     assert_split_invariant,
     chunkings,
@@ -18,9 +16,6 @@ from sanschat.testing import (
     sample_splits,
     splits,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from http_server import HttpRequestReader  # noqa: E402
 
 
 def test_splits_lists_every_cut_whole_first_trickle_last() -> None:

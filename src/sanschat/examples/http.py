@@ -3,12 +3,12 @@
 Headers arrive whole (terminator ``\\r\\n\\r\\n``, at most 16 KiB); the body is
 read with an integer terminator of Content-Length bytes (0 included),
 streamed, so a large body never has to fit a frame limit. Requests may be
-pipelined. Run: ``python examples/http_server.py --loop trio --port 8080``.
+pipelined. Run: ``python -m sanschat.examples.http --backend trio --port 8080``.
 """
 
 from __future__ import annotations
 
-from sanschat import FrameTooLarge, Handler
+from .. import FrameTooLarge, Handler
 
 MAX_BODY = 1 << 20
 
@@ -80,6 +80,6 @@ class HttpRequestReader(Handler):
 
 
 if __name__ == "__main__":
-    from _loops import main
+    from ._run import main
 
-    main(HttpRequestReader, __doc__.splitlines()[0])
+    main(HttpRequestReader, __doc__.splitlines()[0], 8080)

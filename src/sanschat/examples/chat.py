@@ -4,12 +4,12 @@ Commands: ``/nick NAME`` to join, then any line is said to the room;
 ``/quit`` to leave. Lines are capped at 1 KiB: a longer one is refused and
 skipped, and the connection goes on. A member whose output is backed up
 (it does not read) misses lines instead of growing the server's memory.
-Run: ``python examples/chat_server.py --loop asyncio --port 8025``.
+Run: ``python -m sanschat.examples.chat --backend asyncio --port 8025``.
 """
 
 from __future__ import annotations
 
-from sanschat import FrameTooLarge, Framer, Handler
+from .. import FrameTooLarge, Framer, Handler
 
 
 class Room:
@@ -84,7 +84,7 @@ class ChatUser(Handler):
 
 
 if __name__ == "__main__":
-    from _loops import main
+    from ._run import main
 
     room = Room()
-    main(lambda: ChatUser(room), __doc__.splitlines()[0])
+    main(lambda: ChatUser(room), __doc__.splitlines()[0], 8025)

@@ -1,0 +1,360 @@
+"""The command-line tool: ``python -m sanschat {demo,chat,split}`` (also ``sanschat``).
+
+* ``demo``: a line chat server on a free loopback port, three scripted
+  clients, the conversation printed; exits 0 within seconds.
+* ``chat``: the same chat server, until Ctrl-C, on any backend.
+* ``split``: frame a file or stdin with a terminator and print the frames;
+  streams, so input of any size runs in constant memory.
+
+Bad arguments print one line and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from typing import BinaryIO, Callable, NoReturn, Sequence, TextIO
+
+from ._events import NEED_DATA, Data, EndOfStream, Frame
+from ._framer import Framer
+from ._terminators import Terminator
+
+READ_SIZE = 1 << 20
+PROGRESS_MIN_SIZE = 32 << 20  # smaller files finish before a bar helps
+
+
+class UsageError(Exception):
+    """A bad argument: reported on one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+# ------------------------------------------------------------------ split
+
+_ESCAPES = {"r": "\r", "n": "\n", "t": "\t", "0": "\0", "\\": "\\"}
+
+
+def parse_escapes(text: str) -> bytes:
+    r"""``\r``, ``\n``, ``\t``, ``\0``, ``\\`` and ``\xHH`` in ``text``, as bytes."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char != "\\":
+            out += char.encode()
+            i += 1
+            continue
+        code = text[i + 1 : i + 2]
+        if code in _ESCAPES:
+            out += _ESCAPES[code].encode()
+            i += 2
+        elif code == "x" and len(text[i + 2 : i + 4]) == 2:
+            try:
+                out.append(int(text[i + 2 : i + 4], 16))
+            except ValueError:
+                raise UsageError(f"bad escape {text[i:i + 4]} in {text}") from None
+            i += 4
+        else:
+            raise UsageError(f"bad escape {text[i:i + 2]} in {text} (known: \\r \\n \\t \\0 \\\\ \\xHH)")
+    return bytes(out)
+
+
+# Printable ASCII stays; backslash and everything else is escaped, byte by byte,
+# so that a frame written in pieces reads the same as one written whole.
+_TEXT_TABLE = {b: f"\\x{b:02x}" for b in range(256) if not 32 <= b < 127}
+_TEXT_TABLE.update({ord("\\"): "\\\\", ord("\r"): "\\r", ord("\n"): "\\n", ord("\t"): "\\t"})
+
+
+def _as_text(piece: bytes) -> str:
+    return piece.decode("latin-1").translate(_TEXT_TABLE)
+
+
+def _as_json_string_body(piece: bytes) -> str:
+    return json.dumps(piece.decode("latin-1"))[1:-1]
+
+
+class _FramePrinter:
+    """Writes each frame on one line as its pieces arrive (constant memory)."""
+
+    def __init__(self, out: TextIO, fmt: str) -> None:
+        self.out = out
+        self.fmt = fmt
+        self.size = 0  # of the frame in progress
+        self.frames = 0
+        self.total = 0
+        self.largest = 0
+        self.open = False
+
+    def piece(self, data: bytes) -> None:
+        if not self.open:
+            self.out.write('{"data": "' if self.fmt == "json" else "")
+            self.open = True
+        if self.fmt == "text":
+            self.out.write(_as_text(data))
+        elif self.fmt == "hex":
+            self.out.write(data.hex())
+        else:
+            self.out.write(_as_json_string_body(data))
+        self.size += len(data)
+
+    def end(self, terminated: bool) -> None:
+        if self.fmt == "json":
+            self.out.write(f'", "size": {self.size}, "terminated": {json.dumps(terminated)}}}\n')
+        else:
+            self.out.write("\n" if terminated else " (unterminated)\n")
+        if terminated:
+            self.frames += 1
+            self.total += self.size
+            self.largest = max(self.largest, self.size)
+        self.size = 0
+        self.open = False
+
+
+class _Progress:
+    """A one-line progress bar on a terminal's stderr, redrawn at most 5 times a second."""
+
+    def __init__(self, err: TextIO, total: int) -> None:
+        self.err = err
+        self.total = total
+        self.shown = 0.0
+
+    def update(self, done: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.shown < 0.2:
+            return
+        self.shown = now
+        share = done / self.total if self.total else 1.0
+        bar = "#" * int(share * 30)
+        self.err.write(f"\r[{bar:<30}] {share:4.0%} {done >> 20}/{self.total >> 20} MiB")
+        if final:
+            self.err.write("\n")
+        self.err.flush()
+
+
+def split(
+    source: BinaryIO,
+    out: TextIO,
+    err: TextIO,
+    terminator: Terminator,
+    fmt: str = "text",
+    progress_total: int | None = None,
+) -> int:
+    """Frame ``source`` with ``terminator`` and print one line per frame, then a
+    summary on ``err``. A count terminator repeats after each frame."""
+    framer = Framer(terminator, stream=True, max_frame_size=None)
+    printer = _FramePrinter(out, fmt)
+    progress = _Progress(err, progress_total) if progress_total else None
+    done = 0
+    while True:
+        chunk = source.read(READ_SIZE)
+        framer.receive_data(chunk)
+        done += len(chunk)
+        while (event := framer.next_event()) is not NEED_DATA:
+            kind = type(event)
+            if kind is Data:
+                printer.piece(event.data)  # type: ignore[union-attr]
+            elif kind is Frame:
+                printer.piece(event.data)  # type: ignore[union-attr]
+                printer.end(terminated=True)
+                if isinstance(terminator, int):
+                    framer.set_terminator(terminator, stream=True)
+            else:
+                assert kind is EndOfStream
+                tail = printer.size + len(event.data)  # type: ignore[union-attr]
+                if tail:
+                    printer.piece(event.data)  # type: ignore[union-attr]
+                    printer.end(terminated=False)
+                if progress:
+                    progress.update(done, final=True)
+                err.write(
+                    f"{printer.frames} frames, {printer.total} payload bytes, "
+                    f"largest frame {printer.largest} bytes, unterminated tail {tail} bytes\n"
+                )
+                return 0
+        if progress:
+            progress.update(done)
+
+
+def _terminator_from(args: argparse.Namespace) -> Terminator:
+    if args.none:
+        return None
+    if args.count is not None:
+        if args.count < 1:
+            raise UsageError(f"--count must be at least 1, not {args.count}")
+        return int(args.count)
+    delimiter = parse_escapes(args.terminator)
+    if not delimiter:
+        raise UsageError("--terminator must not be empty")
+    return delimiter
+
+
+def _run_split(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    terminator = _terminator_from(args)
+    if args.file == "-":
+        return split(sys.stdin.buffer, out, err, terminator, args.format)
+    try:
+        source = open(args.file, "rb")
+    except OSError as error:
+        raise UsageError(f"cannot read {args.file}: {error.strerror}") from None
+    with source:
+        size = os.fstat(source.fileno()).st_size
+        show = args.progress or (args.progress is None and err.isatty() and size >= PROGRESS_MIN_SIZE)
+        return split(source, out, err, terminator, args.format, size if show else None)
+
+
+# ------------------------------------------------------------- demo / chat
+
+
+def _serve_chat_in_thread() -> tuple[int, Callable[[], None]]:
+    from .examples.chat import ChatUser, Room
+    from .select import Loop
+
+    loop = Loop()
+    room = Room()
+    listener = loop.listen(lambda: ChatUser(room), "127.0.0.1", 0)
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        loop.stop()
+        thread.join(5)
+        loop.close()
+
+    return listener.address[1], stop
+
+
+class _ScriptedClient:
+    """A chat client that says lines and prints what it is told, line by line."""
+
+    def __init__(self, name: str, port: int, log: TextIO) -> None:
+        self.name = name
+        self.log = log
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.lines = Framer(b"\r\n")
+
+    def say(self, line: bytes) -> None:
+        shown = line if len(line) <= 60 else line[:40] + b"... (%d bytes)" % len(line)
+        self.log.write(f"{self.name:>5} > {shown.decode(errors='replace')}\n")
+        self.sock.sendall(line + b"\r\n")
+
+    def expect(self, count: int = 1) -> None:
+        """Print the next ``count`` lines received (EOF counts as one)."""
+        while count:
+            event = self.lines.next_event()
+            if event is NEED_DATA:
+                self.lines.receive_data(self.sock.recv(65536))
+                continue
+            if type(event) is EndOfStream:
+                self.log.write(f"{self.name:>5} < (connection closed)\n")
+                return
+            self.log.write(f"{self.name:>5} < {event.data.decode(errors='replace')}\n")  # type: ignore[union-attr]
+            count -= 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def demo(log: TextIO) -> int:
+    """Run the chat server on loopback and a scripted conversation against it."""
+    port, stop = _serve_chat_in_thread()
+    log.write(f"chat server (sanschat.examples.chat, select backend) on 127.0.0.1:{port}\n")
+    try:
+        alice = _ScriptedClient("alice", port, log)
+        alice.expect()
+        alice.say(b"/nick alice")
+        alice.expect()
+        bob = _ScriptedClient("bob", port, log)
+        bob.expect()
+        bob.say(b"/nick bob")
+        bob.expect()
+        alice.expect()
+        alice.say(b"hello bob")
+        bob.expect()
+        bob.say(b"a line of 2000 bytes: " + b"x" * 1978)
+        bob.expect()
+        bob.say(b"hi alice")
+        alice.expect()
+        bob.say(b"/quit")
+        bob.expect(2)
+        alice.expect()
+        alice.close()
+        bob.close()
+    finally:
+        stop()
+    log.write("demo finished: every line framed, the oversized one refused, nothing lost\n")
+    return 0
+
+
+def _run_chat(args: argparse.Namespace, err: TextIO) -> int:
+    from .examples._run import serve
+    from .examples.chat import ChatUser, Room
+
+    room = Room()
+    try:
+        serve(lambda: ChatUser(room), args.backend, args.host, args.port)
+    except ImportError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+    except KeyboardInterrupt:
+        err.write("stopped\n")
+    return 0
+
+
+# ------------------------------------------------------------------- main
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sanschat", description="Framing for command/response protocols, sans I/O.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands.add_parser("demo", help="run a chat server on loopback with scripted clients, print the talk")
+    chat = commands.add_parser("chat", help="run the line chat server until Ctrl-C")
+    chat.add_argument("--backend", choices=("select", "asyncio", "trio"), default="select")
+    chat.add_argument("--host", default="127.0.0.1")
+    chat.add_argument("--port", type=int, default=8025, help="0 picks a free port")
+    cut = commands.add_parser(
+        "split",
+        help="frame a file or stdin and print the frames",
+        description="Frame bytes with a terminator and print one line per frame, "
+        "then a summary on stderr. Runs in constant memory.",
+    )
+    cut.add_argument("file", nargs="?", default="-", help="input file (default: stdin)")
+    kind = cut.add_mutually_exclusive_group()
+    kind.add_argument("-t", "--terminator", default=r"\r\n", help=r"delimiter, escapes allowed (default: \r\n)")
+    kind.add_argument("-c", "--count", type=int, help="frames of this many bytes each")
+    kind.add_argument("--none", action="store_true", help="no terminator: everything is the tail")
+    cut.add_argument("-f", "--format", choices=("text", "hex", "json"), default="text")
+    cut.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: on a terminal, for files of 32 MiB or more)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "demo":
+            return demo(out)
+        if args.command == "chat":
+            return _run_chat(args, err)
+        return _run_split(args, out, err)
+    except UsageError as error:
+        err.write(f"sanschat: error: {error}\n")
+        return 2
+    except BrokenPipeError:  # piped into head: stop quietly
+        if out is sys.stdout:  # and keep the interpreter's last flush quiet too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,90 @@
+"""Serve one sans-IO Handler under the select, asyncio or trio binding.
+
+The protocols next to this file are written once, as ``sanschat.Handler``
+classes; this module is the only place that knows about loops. A server prints
+``listening on HOST:PORT`` once it accepts clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+from .._handler import Handler
+
+BACKENDS = ("select", "asyncio", "trio")
+
+Factory = Callable[[], Handler]
+Announce = Callable[[str, int], None]
+
+
+def announce(host: str, port: int) -> None:
+    print(f"listening on {host}:{port}", flush=True)
+
+
+def _serve_select(factory: Factory, host: str, port: int, ready: Announce) -> None:
+    from ..select import Loop
+
+    with Loop() as loop:
+        listener = loop.listen(factory, host, port)
+        ready(host, listener.address[1])
+        loop.run()
+
+
+def _serve_asyncio(factory: Factory, host: str, port: int, ready: Announce) -> None:
+    import asyncio
+
+    from ..asyncio import serve
+
+    async def main() -> None:
+        server = await serve(factory, host, port)
+        ready(host, server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def _serve_trio(factory: Factory, host: str, port: int, ready: Announce) -> None:
+    from functools import partial
+
+    import trio
+
+    from ..trio import serve
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(partial(serve, host=host), factory, port)
+            ready(host, listeners[0].socket.getsockname()[1])
+
+    trio.run(main)
+
+
+_SERVERS = {"select": _serve_select, "asyncio": _serve_asyncio, "trio": _serve_trio}
+
+
+def serve(
+    factory: Factory,
+    backend: str = "select",
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ready: Announce = announce,
+) -> None:
+    """Serve ``factory``'s handlers on ``host:port`` with ``backend`` until
+    interrupted; ``ready(host, port)`` is called once clients can connect.
+    A missing trio raises ImportError naming the extra."""
+    if backend not in _SERVERS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    _SERVERS[backend](factory, host, port, ready)
+
+
+def main(factory: Factory, description: str, default_port: int) -> None:
+    """Parse ``--backend`` (or ``--loop``), ``--host`` and ``--port``, then serve."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--backend", "--loop", choices=BACKENDS, default="select")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=default_port, help="0 picks a free port")
+    args = parser.parse_args()
+    try:
+        serve(factory, args.backend, args.host, args.port)
+    except KeyboardInterrupt:
+        pass
