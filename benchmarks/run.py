@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import platform
 import random
 import statistics
@@ -541,6 +542,35 @@ def e2e_section(quick: bool, raw: list[dict[str, object]]) -> list[str]:
     return [*lines, ""]
 
 
+def linearity_section(raw: list[dict[str, object]]) -> list[str]:
+    """W4's point: the 16 MiB message must cost about four times the 4 MiB one."""
+    times: dict[tuple[object, object], float] = {
+        (r["workload"], r["case"]): r["seconds"] for r in raw if "seconds" in r  # type: ignore[misc]
+    }
+    lines = []
+    for (workload, case), small in times.items():
+        large = times.get(("W4-16", case))
+        if workload == "W4-4" and large is not None:
+            lines.append(f"- {case}: 16 MiB / 4 MiB = {large / small:.2f} (linear is 4)")
+    if lines:
+        print("\nW4 linearity")
+        for line in lines:
+            print("  " + line[2:])
+        lines = ["### W4 linearity", "", *lines, ""]
+    return lines
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the data, for a smoke run")
@@ -552,7 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     header = (
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.machine()}, {platform.system()}, {date.today().isoformat()}"
+        f"{platform.machine()}, {cpu_model()} x{os.cpu_count()}, {platform.system()}, "
+        f"{date.today().isoformat()}"
     )
     print(header)
     lines = [f"_{header}; median of several runs in one process._", ""]
@@ -604,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("    " + msg)
                 lines.append(f"- {msg}")
         lines.append("")
+    lines += linearity_section(raw)
     if not args.no_e2e and (not args.only or "E2E".startswith(args.only)):
         lines += e2e_section(args.quick, raw)
     if args.markdown:
