@@ -21,13 +21,11 @@ spec.loader.exec_module(fuzz_framer)
 CORPUS = sorted((FUZZ / "corpus").iterdir())
 
 
-def test_the_corpus_is_there() -> None:
+def test_every_corpus_input_passes() -> None:
+    """The seeds plus what a 10-minute atheris run kept for coverage."""
     assert len(CORPUS) >= 8
-
-
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
-def test_corpus_input(path: Path) -> None:
-    fuzz_framer.check(path.read_bytes())
+    for path in CORPUS:
+        fuzz_framer.check(path.read_bytes())
 
 
 @pytest.mark.parametrize("seed", fuzz_framer.SEEDS)
