@@ -25,10 +25,34 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sanschat import Data, EndOfStream, Frame, Framer, FrameTooLarge, Terminator, simple_producer
+from sanschat import (
+    AnyDelimiter,
+    Data,
+    EndOfStream,
+    Frame,
+    Framer,
+    FrameTooLarge,
+    LengthPrefix,
+    MalformedFrame,
+    Netstring,
+    Terminator,
+    Varint,
+    simple_producer,
+)
 from sanschat.testing import Recorded, replay
 
-FIXED: tuple[Terminator, ...] = (None, b"\r\n", b"\r\n.\r\n", b"\n")
+FIXED: tuple[Terminator, ...] = (
+    None,
+    b"\r\n",
+    b"\r\n.\r\n",
+    b"\n",
+    AnyDelimiter(b"\r\n", b"\n"),
+    AnyDelimiter(b"ab", b"b", b"bba"),
+    LengthPrefix(1),
+    LengthPrefix(2, "little", includes_prefix=True),
+    Varint(),
+    Netstring(),
+)
 
 
 class Reader:
@@ -53,7 +77,7 @@ class Reader:
         return self.take(len(self.data))
 
     def terminator(self) -> Terminator:
-        choice = self.byte() % 6
+        choice = self.byte() % (2 + len(FIXED))
         if choice == 0:
             return self.take(1 + self.byte() % 4) or b"\n"  # a delimiter of 1-4 bytes
         if choice == 1:
@@ -88,10 +112,8 @@ def encode(case: Case) -> bytes:
     """The inverse of :func:`decode`, to write readable seeds."""
 
     def term(value: Terminator) -> bytes:
-        if isinstance(value, bytes) and value in FIXED:
+        if value is None or (not isinstance(value, int) and value in FIXED):
             return bytes([FIXED.index(value) + 2])
-        if value is None:
-            return b"\x02"
         if isinstance(value, int):
             return bytes([1, value])
         return bytes([0, len(value) - 1]) + value
@@ -106,7 +128,12 @@ def encode(case: Case) -> bytes:
 
 
 def normalised(events: list[Recorded]) -> list[object]:
-    return [("too large", e.limit) if isinstance(e, FrameTooLarge) else e for e in events]
+    return [
+        ("too large", e.limit) if isinstance(e, FrameTooLarge)
+        else ("malformed", str(e)) if isinstance(e, MalformedFrame)
+        else e
+        for e in events
+    ]
 
 
 def frame_input(case: Case, chunks: list[bytes]) -> tuple[list[object], Framer]:
@@ -180,6 +207,9 @@ SEEDS = [
     Case(0, False, None, [(None, False), (3, True)], payload=b"abcdef"),
     Case(None, True, None, cuts=[1, 1, 2], payload=b"collect forever"),
     Case(b"\n", False, 2, cuts=list(range(1, 16)), payload=b"\n" * 40 + b"xyz\nab\n"),
+    Case(AnyDelimiter(b"\r\n", b"\n"), True, 4, cuts=[2, 5], payload=b"a\r\nbb\nlong line\r\nc\r"),
+    Case(Netstring(), False, 8, [(LengthPrefix(1), False)], [3], b"5:hello,3:abc;\x02hi"),
+    Case(Varint(), True, None, cuts=[1, 2], payload=Varint().encode(b"x" * 200) + b"\xff" * 11),
 ]
 
 

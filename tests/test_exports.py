@@ -14,7 +14,8 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "Framer", "Event", "Frame", "Data", "EndOfStream", "NEED_DATA", "Terminator",
             "Producer", "simple_producer", "FramingError", "FrameTooLarge",
             "ProducerError", "ClosedError", "DEFAULT_MAX_FRAME_SIZE", "Handler",
-            "deliver_events",
+            "deliver_events", "AnyDelimiter", "LengthPrefix", "Varint", "Netstring",
+            "HeaderKind", "MalformedFrame",
         ]
     )
     for name in sanschat.__all__:
@@ -29,7 +30,7 @@ def test_every_public_name_has_a_docstring() -> None:
 
 
 def test_errors_share_one_base() -> None:
-    for exc in (sanschat.FrameTooLarge, sanschat.ProducerError, sanschat.ClosedError):
+    for exc in (sanschat.FrameTooLarge, sanschat.ProducerError, sanschat.ClosedError, sanschat.MalformedFrame):
         assert issubclass(exc, sanschat.FramingError)
 
 

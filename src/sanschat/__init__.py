@@ -8,10 +8,11 @@ in their own modules and are imported only when you import them.
 
 from __future__ import annotations
 
-from ._errors import ClosedError, FrameTooLarge, FramingError, ProducerError
+from ._errors import ClosedError, FrameTooLarge, FramingError, MalformedFrame, ProducerError
 from ._events import NEED_DATA, Data, EndOfStream, Event, Frame
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._handler import Handler, deliver_events
+from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix, Netstring, Varint
 from ._output import Producer, simple_producer
 from ._terminators import Terminator
 
@@ -23,12 +24,18 @@ __all__ = [
     "EndOfStream",
     "NEED_DATA",
     "Terminator",
+    "AnyDelimiter",
+    "LengthPrefix",
+    "Varint",
+    "Netstring",
+    "HeaderKind",
     "Handler",
     "deliver_events",
     "Producer",
     "simple_producer",
     "FramingError",
     "FrameTooLarge",
+    "MalformedFrame",
     "ProducerError",
     "ClosedError",
     "DEFAULT_MAX_FRAME_SIZE",

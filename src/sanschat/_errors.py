@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FramingError", "FrameTooLarge", "ProducerError", "ClosedError"]
+__all__ = ["FramingError", "FrameTooLarge", "MalformedFrame", "ProducerError", "ClosedError"]
 
 
 class FramingError(Exception):
@@ -28,6 +28,17 @@ class FrameTooLarge(FramingError):
         )
         self.limit = limit
         self.size = size
+
+
+class MalformedFrame(FramingError):
+    """A frame's header or trailer breaks its kind's rules (a netstring length
+    with a non-digit or a leading zero, a missing comma, a varint past 10 bytes).
+
+    Raised once, as soon as the bytes received prove it, whatever the chunking.
+    There is no telling where the next frame would start, so the Framer's
+    terminator becomes ``None``: the bytes from the bad frame on are delivered
+    as ``Data`` (none is lost). Most protocols close the connection.
+    """
 
 
 class ProducerError(FramingError):

@@ -49,9 +49,47 @@ _set_data = Event.__dict__["data"].__set__
 
 class Frame(Event):
     """A frame ended. ``data`` is what arrived since the previous frame, minus the
-    terminator and minus what earlier ``Data`` events of this frame carried."""
+    terminator and minus what earlier ``Data`` events of this frame carried.
 
-    __slots__ = ()
+    ``terminator`` is the delimiter that ended it when the Framer's terminator
+    was an ``AnyDelimiter``, else ``None`` (the terminator you set is the one).
+    """
+
+    __slots__ = ("_terminator",)
+    _terminator: bytes
+
+    def __init__(self, data: bytes, terminator: bytes | None = None) -> None:
+        _set_data(self, data)
+        if terminator is not None:
+            _set_terminator(self, terminator)
+
+    @property
+    def terminator(self) -> bytes | None:
+        try:
+            return self._terminator
+        except AttributeError:  # the usual case: never set, nothing stored
+            return None
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Frame:
+            return NotImplemented
+        return self.data == other.data and self.terminator == other.terminator
+
+    def __hash__(self) -> int:
+        return hash((Frame, self.data, self.terminator))
+
+    def __repr__(self) -> str:
+        if self.terminator is None:
+            return f"Frame({self.data!r})"
+        return f"Frame({self.data!r}, terminator={self.terminator!r})"
+
+    def __reduce__(self) -> tuple[type[Event], tuple[bytes]] | tuple[type[Frame], tuple[bytes, bytes]]:  # type: ignore[override]
+        if self.terminator is None:
+            return (Frame, (self.data,))
+        return (Frame, (self.data, self.terminator))
+
+
+_set_terminator = Frame.__dict__["_terminator"].__set__
 
 
 class Data(Event):

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from itertools import islice
 from operator import length_hint
-from typing import Iterator, Union
+from typing import Iterator, NoReturn, Union
 
-from ._errors import ClosedError, FrameTooLarge
-from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data
+from ._errors import ClosedError, FrameTooLarge, MalformedFrame
+from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data, _set_terminator
+from ._kinds import AnyDelimiter, HeaderKind
 from ._output import OutputQueue
 from ._terminators import (
     MAX_COUNT,
@@ -49,6 +50,8 @@ _new = object.__new__
 _DELIMITER = Kind.DELIMITER
 _COUNT = Kind.COUNT
 _FOREVER = Kind.FOREVER
+_ANY = Kind.ANY
+_HEADER = Kind.HEADER
 _UNLIMITED = MAX_COUNT  # the internal limit when max_frame_size is None
 
 
@@ -115,6 +118,12 @@ class Framer(OutputQueue):
         # _remaining only under a count.
         self._delimiter: bytes = b""
         self._remaining: int = 0
+        # Under a HeaderKind: the parsed header of the frame at _pos, not yet
+        # consumed; the payload bytes still to stream once it is (-1: none);
+        # the bytes still to skip after a FrameTooLarge.
+        self._header: tuple[int, int] | None = None
+        self._payload_left = -1
+        self._skip_left = 0
         self.set_terminator(terminator)
 
     # ------------------------------------------------------------------ setup
@@ -162,6 +171,9 @@ class Framer(OutputQueue):
         self._stream = stream
         self._scan = self._pos
         self._skipping = False
+        self._header = None
+        self._payload_left = -1
+        self._skip_left = 0
 
     def get_terminator(self) -> Terminator:
         """The current terminator. For a count, the bytes still needed to end the
@@ -304,8 +316,12 @@ class Framer(OutputQueue):
                 _set_data(piece, buf[pos:] if type(buf) is bytes else _bytes_of(buf, pos, size))
                 return piece
             payload = self._take_counted()
-        else:
+        elif kind is _FOREVER:
             payload = None
+        elif kind is _ANY:
+            return self._read_any(False) or NEED_DATA
+        else:
+            return self._read_header(False) or NEED_DATA
         if payload is not None:
             event = _new(Frame)
             _set_data(event, payload)
@@ -352,7 +368,10 @@ class Framer(OutputQueue):
             return self._take_delimited(self._buf.find(self._delimiter, self._scan))
         if self._kind is _COUNT:
             return self._take_counted()
-        return None
+        if self._kind is _FOREVER:
+            return None
+        frame = self._read_any(True) if self._kind is _ANY else self._read_header(True)
+        return None if frame is None else frame.data  # type: ignore[union-attr]
 
     def _take_delimited(self, end: int) -> bytes | None:
         """The delimited frame ending at ``end`` (-1: not found from ``_scan``),
@@ -461,6 +480,161 @@ class Framer(OutputQueue):
         _set_data(event, _bytes_of(buf, pos, pos + release))
         return event
 
+    # ------------------------------------------- alternative delimiters
+
+    def _find_any(self) -> tuple[int, int]:
+        """The earliest delimiter match that more input cannot change, as
+        ``(start, end)``; else ``(-1, hold)``: no frame ends before ``hold``,
+        and a delimiter may still begin there."""
+        buf = self._buf
+        kind: AnyDelimiter = self._terminator  # type: ignore[assignment]
+        size = len(buf)
+        match = kind.pattern.search(buf, self._scan)
+        limit = match.start() if match else size
+        if not self._eof:
+            # Near the end, a longer delimiter may still begin at or before the
+            # match: then the answer waits for more bytes, whatever the split.
+            for start in range(max(self._scan, size - kind.longest + 1), min(limit + 1, size)):
+                if kind.could_begin(bytes(buf[start:])):
+                    return -1, start
+        if match is not None:
+            return match.start(), match.end()
+        return -1, size  # no delimiter can begin in what is here
+
+    def _read_any(self, frames_only: bool) -> InputEvent | None:
+        """The next event under an AnyDelimiter (None: NEED_DATA, or with
+        ``frames_only`` whatever is not a Frame)."""
+        while True:
+            start, end = self._find_any()
+            pos = self._pos
+            if not self._skipping:
+                break
+            # Through the match, or (none yet) up to where one may begin.
+            self.bytes_discarded += end - pos
+            self._pos = self._scan = end
+            if start < 0:
+                return None if frames_only else self._tail_event()
+            self._skipping = False
+        buf = self._buf
+        size = (start if start >= 0 else end) - pos + self._frame_size
+        if size > self._limit:
+            if frames_only:
+                return None
+            if self._release_before_error():
+                return self._release(self._limit - self._frame_size)
+            self._oversized(size)
+        if start >= 0:
+            self._pos = self._scan = end
+            self._frame_size = 0
+            frame = _new(Frame)
+            _set_data(frame, _bytes_of(buf, pos, start))
+            _set_terminator(frame, bytes(buf[start:end]))
+            return frame
+        self._scan = end
+        if frames_only:
+            return None
+        if self._stream and end > pos and not self._eof:
+            return self._release(end - pos)
+        return self._tail_event()
+
+    def _release(self, count: int) -> Data:
+        """Give the next ``count`` bytes of the frame in progress as Data."""
+        pos = self._pos
+        self._frame_size += count
+        self._pos = self._scan = pos + count
+        return Data(_bytes_of(self._buf, pos, pos + count))
+
+    def _tail_event(self) -> InputEvent | None:
+        """No frame is complete: the end of the stream, or None for NEED_DATA."""
+        if not self._eof:
+            return None
+        if self._skip_left:  # the rest of an oversized announced frame
+            self.bytes_discarded += len(self._buf) - self._pos
+            self._pos = self._scan = len(self._buf)
+            self._skip_left = 0
+        return self._partial_event()
+
+    # ------------------------------------------ frames that give their length
+
+    def _read_header(self, frames_only: bool) -> InputEvent | None:
+        """The next event under a HeaderKind (None: NEED_DATA, or with
+        ``frames_only`` whatever is not a Frame)."""
+        kind: HeaderKind = self._terminator  # type: ignore[assignment]
+        trailer = kind.trailer
+        while True:
+            buf = self._buf
+            pos = self._pos
+            held = len(buf) - pos
+            if self._skip_left:
+                skipped = min(self._skip_left, held)
+                self.bytes_discarded += skipped
+                self._skip_left -= skipped
+                self._pos = self._scan = pos + skipped
+                if self._skip_left:
+                    return None if frames_only else self._tail_event()
+                continue
+            if self._payload_left >= 0:  # streaming a payload, header consumed
+                left = self._payload_left
+                end = pos + left
+                if held >= left + len(trailer) and buf[end : end + len(trailer)] == trailer:
+                    self._pos = self._scan = end + len(trailer)
+                    self._payload_left = -1
+                    return Frame(_bytes_of(buf, pos, end))
+                if frames_only:
+                    return None
+                if left and held:  # payload bytes go out before the trailer is judged
+                    self._payload_left -= min(left, held)
+                    return self._release(min(left, held))
+                self._check_trailer(buf, end, kind)
+                return self._tail_event()
+            if self._header is None:
+                try:
+                    header = kind.parse_header(bytes(buf[pos : pos + kind.max_header])) if held else None
+                except MalformedFrame as error:
+                    self._malformed(error)
+                if header is None:
+                    if held >= kind.max_header:
+                        self._malformed(f"no complete header within {kind.max_header} bytes")
+                    return None if frames_only else self._tail_event()
+                header_size, payload_size = header
+                if header_size < 1 or payload_size < 0:
+                    raise ValueError(f"{kind!r}.parse_header returned {header!r}")
+                if payload_size > self._limit:  # before any of it is held
+                    if frames_only:
+                        return None
+                    self._skip_left = header_size + payload_size + len(trailer)
+                    raise FrameTooLarge(self._limit, payload_size)
+                self._header = header
+            header_size, payload_size = self._header
+            if self._stream and not frames_only:
+                self._pos = self._scan = pos + header_size
+                self._header = None
+                self._payload_left = payload_size
+                continue
+            end = pos + header_size + payload_size
+            self._check_trailer(buf, end, kind)
+            if end + len(trailer) <= len(buf):
+                self._pos = self._scan = end + len(trailer)
+                self._header = None
+                return Frame(_bytes_of(buf, pos + header_size, end))
+            return None if frames_only else self._tail_event()
+
+    def _check_trailer(self, buf: bytes | bytearray, at: int, kind: HeaderKind) -> None:
+        """Raise MalformedFrame if the bytes from ``at`` already contradict the trailer."""
+        trailer = kind.trailer
+        if trailer and at < len(buf):
+            present = buf[at : at + len(trailer)]
+            if not trailer.startswith(present):
+                self._malformed(f"expected {trailer!r} after the payload, got {bytes(present)!r}")
+
+    def _malformed(self, problem: str | MalformedFrame) -> NoReturn:
+        """Raise MalformedFrame; the bytes from the bad frame on become Data."""
+        self._kind = _FOREVER
+        self._terminator = None
+        self._header = None
+        self._payload_left = -1
+        raise problem if isinstance(problem, MalformedFrame) else MalformedFrame(problem)
+
     # ----------------------------------------------------------- batch path
 
     def _start_batch(self, first_end: int) -> bool:
@@ -514,6 +688,27 @@ class Framer(OutputQueue):
         self._scan = self._pos
         batch.clear()  # ends the iteration of a payloads() generator still on it
         self._batch = self._batch_it = None
+
+    # ----------------------------------------------------------------- output
+
+    def push_frame(self, payload: bytes | bytearray | memoryview) -> None:
+        """Queue ``payload`` framed the way this Framer reads frames: followed by
+        the delimiter (the first of an AnyDelimiter), or wrapped by a HeaderKind's
+        ``encode`` (length prefix, varint, netstring). A payload that contains
+        its delimiter is refused (ValueError); under a count or ``None`` there is
+        no framing to add (TypeError: use ``push``)."""
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise TypeError(f"push_frame needs a bytes-like object, not {type(payload).__name__}")
+        data = bytes(payload)
+        kind = self._kind
+        if kind is _DELIMITER:
+            if self._delimiter in data:
+                raise ValueError(f"payload contains the delimiter {self._delimiter!r}")
+            self.push(data + self._delimiter)
+        elif kind is _ANY or kind is _HEADER:
+            self.push(self._terminator.encode(data))  # type: ignore[union-attr]
+        else:
+            raise TypeError(f"the terminator {self.get_terminator()!r} adds no framing to output; use push")
 
     # ------------------------------------------------------------- emergency
 

@@ -12,6 +12,8 @@ from enum import Enum
 from operator import index
 from typing import Union
 
+from ._kinds import AnyDelimiter, HeaderKind
+
 __all__ = [
     "Terminator",
     "Kind",
@@ -20,8 +22,9 @@ __all__ = [
     "MAX_COUNT",
 ]
 
-#: What ``set_terminator`` accepts: a delimiter, a byte count, or ``None``.
-Terminator = Union[bytes, int, None]
+#: What ``set_terminator`` accepts: a delimiter, a byte count, ``None``, several
+#: alternative delimiters, or a kind of frame that announces its own length.
+Terminator = Union[bytes, int, None, AnyDelimiter, HeaderKind]
 
 #: The largest byte count accepted: more than any stream can carry in practice.
 MAX_COUNT = sys.maxsize
@@ -33,6 +36,8 @@ class Kind(Enum):
     DELIMITER = "delimiter"  # a bytes string found anywhere in the stream
     COUNT = "count"  # a number of bytes
     FOREVER = "forever"  # None: no end, everything is Data
+    ANY = "any"  # AnyDelimiter: the earliest of several delimiters
+    HEADER = "header"  # a HeaderKind: a header gives the payload's length
 
 
 def check_terminator(term: object) -> tuple[Kind, Terminator]:
@@ -44,6 +49,10 @@ def check_terminator(term: object) -> tuple[Kind, Terminator]:
     """
     if term is None:
         return Kind.FOREVER, None
+    if isinstance(term, AnyDelimiter):
+        return Kind.ANY, term
+    if isinstance(term, HeaderKind):
+        return Kind.HEADER, term
     if isinstance(term, (bytes, bytearray, memoryview)):
         delimiter = bytes(term)
         if not delimiter:
@@ -58,7 +67,8 @@ def check_terminator(term: object) -> tuple[Kind, Terminator]:
         count = index(term)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(
-            f"terminator must be bytes, int or None, not {type(term).__name__} ({term!r})"
+            f"terminator must be bytes, int, None, AnyDelimiter or a HeaderKind, "
+            f"not {type(term).__name__} ({term!r})"
         ) from None
     if count < 0:
         raise ValueError(f"a count terminator must be >= 0, not {count}")

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
 
-from ._errors import FrameTooLarge
+from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame
 from ._framer import Framer
 from ._handler import Handler, deliver_events
@@ -53,9 +53,10 @@ __all__ = [
 ]
 
 #: One normalised event: a Frame or EndOfStream with its streamed pieces joined
-#: in, the FrameTooLarge error the Framer raised at that point, or (last, when
-#: the input stops without an end) a Data holding the frame still in progress.
-Recorded = Union[Frame, EndOfStream, FrameTooLarge, Data]
+#: in, the FrameTooLarge or MalformedFrame error the Framer raised at that
+#: point, or a Data holding bytes given before such an error (or, last, the
+#: frame still in progress when the input stops without an end).
+Recorded = Union[Frame, EndOfStream, FrameTooLarge, MalformedFrame, Data]
 
 
 def _cut(data: bytes, points: Iterable[int]) -> list[bytes]:
@@ -115,8 +116,8 @@ def replay(
     ``framer`` and return what it delivered, normalised.
 
     ``after_frame(framer, frame)`` runs after each frame, where a protocol would
-    change the terminator. A ``FrameTooLarge`` is recorded (after a ``Data`` of
-    what a streamed oversized frame gave before it) and framing goes on.
+    change the terminator. A ``FrameTooLarge`` or ``MalformedFrame`` is recorded
+    (after a ``Data`` of what the bad frame gave before it) and framing goes on.
     Bytes of a frame still in progress at the end are returned as a last ``Data``.
     """
     recorded: list[Recorded] = []
@@ -126,8 +127,8 @@ def replay(
         while True:
             try:
                 event = framer.next_event()
-            except FrameTooLarge as error:
-                if pieces:  # streamed bytes of the oversized frame, given before the error
+            except (FrameTooLarge, MalformedFrame) as error:
+                if pieces:  # streamed bytes of the bad frame, given before the error
                     recorded.append(Data(b"".join(pieces)))
                     pieces.clear()
                 recorded.append(error)
@@ -141,7 +142,7 @@ def replay(
             joined = b"".join([*pieces, event.data])  # type: ignore[union-attr]
             pieces.clear()
             if kind is Frame:
-                frame = Frame(joined)
+                frame = Frame(joined, event.terminator)  # type: ignore[union-attr]
                 recorded.append(frame)
                 if after_frame is not None:
                     after_frame(framer, frame)
