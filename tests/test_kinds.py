@@ -423,3 +423,17 @@ def test_frame_terminator_in_equality_repr_and_pickle() -> None:
     assert repr(frame) == "Frame(b'x', terminator=b'\\n')"
     assert pickle.loads(pickle.dumps(frame)) == frame
     assert Frame(b"x").terminator is None
+
+
+def test_a_streamed_announced_frame_does_not_count_toward_the_next_frames_limit() -> None:
+    """Found by the fuzz target: bytes of a streamed LengthPrefix frame were
+    still counted when the next, delimited frame was checked against the limit."""
+    framer = Framer(LengthPrefix(1), stream=True, max_frame_size=4)
+    framer.receive_data(b"\x03ab")
+    assert events(framer) == [Data(b"ab")]
+    framer.receive_data(b"c")
+    assert events(framer) == [Frame(b"c")]
+    framer.set_terminator(b"\n", stream=True)
+    framer.receive_data(b"123456\n")
+    got = events(framer)
+    assert got[0] == Data(b"1234") and isinstance(got[1], FrameTooLarge)

@@ -579,6 +579,7 @@ class Framer(OutputQueue):
                 if held >= left + len(trailer) and buf[end : end + len(trailer)] == trailer:
                     self._pos = self._scan = end + len(trailer)
                     self._payload_left = -1
+                    self._frame_size = 0
                     return Frame(_bytes_of(buf, pos, end))
                 if frames_only:
                     return None
@@ -616,6 +617,7 @@ class Framer(OutputQueue):
             if end + len(trailer) <= len(buf):
                 self._pos = self._scan = end + len(trailer)
                 self._header = None
+                self._frame_size = 0
                 return Frame(_bytes_of(buf, pos + header_size, end))
             return None if frames_only else self._tail_event()
 
