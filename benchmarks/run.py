@@ -127,6 +127,27 @@ def sanschat_counts(size: int, stream: bool) -> Callable[[Chunks], Result]:
     return run
 
 
+def sanschat_kind(make_kind: Callable[[], object], batch: bool) -> Callable[[Chunks], Result]:
+    """Frames of a terminator kind (LengthPrefix, AnyDelimiter...), by payloads() or next_event()."""
+    kind = make_kind()
+
+    def run(chunks: Chunks) -> Result:
+        f = Framer(kind, max_frame_size=None)  # type: ignore[arg-type]
+        n = total = 0
+        for chunk in chunks:
+            f.receive_data(chunk)
+            if batch:
+                for payload in f.payloads():
+                    n += 1
+                    total += len(payload)
+            while (event := f.next_event()) is not NEED_DATA:
+                n += 1
+                total += len(event.data)  # type: ignore[union-attr]
+        return n, total
+
+    return run
+
+
 def sanschat_http(chunks: Chunks) -> Result:
     f = Framer(b"\r\n\r\n", max_frame_size=None)
     frames = 0
@@ -338,6 +359,58 @@ def twisted_lines(kind: str, term: bytes) -> Callable[[Chunks], Result]:
     return run
 
 
+def twisted_int32(chunks: Chunks) -> Result:
+    from twisted.protocols import basic
+
+    class Receiver(basic.Int32StringReceiver):  # type: ignore[misc]
+        MAX_LENGTH = 1 << 30
+
+        def __init__(self) -> None:
+            self.n = self.total = 0
+
+        def stringReceived(self, string: bytes) -> None:
+            self.n += 1
+            self.total += len(string)
+
+    r = Receiver()
+    for chunk in chunks:
+        r.dataReceived(chunk)
+    return r.n, r.total
+
+
+def floor_prefixed(chunks: Chunks) -> Result:
+    """A hand-written loop over the joined input: read a prefix, slice a payload."""
+    data = b"".join(chunks)
+    n = total = pos = 0
+    size = len(data)
+    while pos + 4 <= size:
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        payload = data[pos + 4 : pos + 4 + length]
+        pos += 4 + length
+        n += 1
+        total += len(payload)
+    return n, total
+
+
+def asyncio_prefixed(chunks: Chunks) -> Result:
+    async def main() -> Result:
+        reader = asyncio.StreamReader(limit=1 << 30)
+        for chunk in chunks:
+            reader.feed_data(chunk)
+        reader.feed_eof()
+        n = total = 0
+        while True:
+            try:
+                head = await reader.readexactly(4)
+            except asyncio.IncompleteReadError:
+                return n, total
+            payload = await reader.readexactly(int.from_bytes(head, "big"))
+            n += 1
+            total += len(payload)
+
+    return asyncio.run(main())
+
+
 # ---------------------------------------------------------------- asyncio/anyio
 
 
@@ -451,6 +524,7 @@ def build(quick: bool) -> list[Workload]:
         ("asyncio readuntil", asyncio_readuntil(crlf)),
         ("anyio receive_until", optional(lambda: anyio_lines(crlf))),
         ("asynchat", optional(lambda: asynchat_lines(crlf))),
+        ("sanschat AnyDelimiter(CRLF, LF)", optional(lambda: sanschat_kind(any_line_endings, False))),
     ]
 
     w2_data, w2_expected = make_lines(20_000 // scale, rng)
@@ -507,7 +581,42 @@ def build(quick: bool) -> list[Workload]:
         ("asynchat", optional(lambda: asynchat_http)),
     ]
     workloads.append(w5)
+
+    payloads = [bytes(rng.choices(b"pqrs", k=rng.randint(0, 200))) for _ in range(200_000 // scale)]
+    w6_data = b"".join(len(p).to_bytes(4, "big") + p for p in payloads)
+    w6 = Workload("W6", "length-prefixed messages (4-byte big-endian), 64 KiB chunks",
+                  chunked(w6_data, 65536), (len(payloads), sum(map(len, payloads))))
+    w6.cases = [
+        ("floor: hand loop over joined input", floor_prefixed),
+        ("sanschat LengthPrefix payloads()", optional(lambda: sanschat_kind(length_prefix_4, True))),
+        ("sanschat LengthPrefix next_event()", optional(lambda: sanschat_kind(length_prefix_4, False))),
+        ("Twisted Int32StringReceiver", optional(lambda: twisted_int32 if _has("twisted") else _missing("twisted"))),
+        ("asyncio readexactly", asyncio_prefixed),
+    ]
+    workloads.append(w6)
     return workloads
+
+
+def any_line_endings() -> object:
+    from sanschat import AnyDelimiter
+
+    return AnyDelimiter(b"\r\n", b"\n")
+
+
+def length_prefix_4() -> object:
+    from sanschat import LengthPrefix
+
+    return LengthPrefix(4)
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _missing(module: str) -> Callable[[Chunks], Result]:
+    raise ImportError(module, name=module)
 
 
 def measure(case: Callable[[Chunks], Result], chunks: Chunks, repeats: int) -> tuple[float, Result]:

@@ -27,7 +27,7 @@ from typing import Iterator, NoReturn, Union
 
 from ._errors import ClosedError, FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data, _set_terminator
-from ._kinds import AnyDelimiter, HeaderKind
+from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix
 from ._output import OutputQueue
 from ._terminators import (
     MAX_COUNT,
@@ -348,6 +348,8 @@ class Framer(OutputQueue):
                         yield payload
                         continue
                 else:
+                    if self._kind is _HEADER:
+                        yield from self._header_payloads()
                     payload = self._take_frame()
                     if payload is None:
                         return
@@ -580,7 +582,9 @@ class Framer(OutputQueue):
                     self._pos = self._scan = end + len(trailer)
                     self._payload_left = -1
                     self._frame_size = 0
-                    return Frame(_bytes_of(buf, pos, end))
+                    frame = _new(Frame)
+                    _set_data(frame, _bytes_of(buf, pos, end))
+                    return frame
                 if frames_only:
                     return None
                 if left and held:  # payload bytes go out before the trailer is judged
@@ -590,7 +594,8 @@ class Framer(OutputQueue):
                 return self._tail_event()
             if self._header is None:
                 try:
-                    header = kind.parse_header(bytes(buf[pos : pos + kind.max_header])) if held else None
+                    head = buf[pos : pos + kind.max_header]
+                    header = kind.parse_header(head if type(head) is bytes else bytes(head)) if held else None
                 except MalformedFrame as error:
                     self._malformed(error)
                 if header is None:
@@ -613,13 +618,62 @@ class Framer(OutputQueue):
                 self._payload_left = payload_size
                 continue
             end = pos + header_size + payload_size
-            self._check_trailer(buf, end, kind)
+            if trailer:
+                self._check_trailer(buf, end, kind)
             if end + len(trailer) <= len(buf):
                 self._pos = self._scan = end + len(trailer)
                 self._header = None
                 self._frame_size = 0
-                return Frame(_bytes_of(buf, pos + header_size, end))
+                frame = _new(Frame)
+                _set_data(frame, _bytes_of(buf, pos + header_size, end))
+                return frame
             return None if frames_only else self._tail_event()
+
+    def _header_payloads(self) -> Iterator[bytes]:
+        """payloads() under a HeaderKind, whole mode: one parse and one slice
+        per frame. Returns at anything unusual, for the general reader."""
+        kind: HeaderKind = self._terminator  # type: ignore[assignment]
+        parse = kind.parse_header
+        max_header = kind.max_header
+        trailer = kind.trailer
+        plain_prefix = type(kind) is LengthPrefix and not kind.includes_prefix
+        byteorder = kind.byteorder if type(kind) is LengthPrefix else "big"
+        from_bytes = int.from_bytes
+        while (
+            self._terminator is kind
+            and self._kind is _HEADER
+            and not self._stream
+            and self._header is None
+            and not self._skip_left
+            and self._payload_left < 0
+        ):
+            buf = self._buf
+            pos = self._pos
+            size = len(buf)
+            if pos >= size:
+                return
+            if plain_prefix:  # LengthPrefix inlined: the common binary protocol
+                header_size = max_header
+                if pos + header_size > size:
+                    return
+                payload_size = from_bytes(buf[pos : pos + header_size], byteorder)
+            else:
+                head = buf[pos : pos + max_header]
+                try:
+                    header = parse(head if type(head) is bytes else bytes(head))
+                except MalformedFrame:
+                    return  # next_event raises it, with the state change it needs
+                if header is None:
+                    return
+                header_size, payload_size = header
+            end = pos + header_size + payload_size
+            if header_size < 1 or payload_size < 0 or payload_size > self._limit:
+                return
+            if end + len(trailer) > size or (trailer and buf[end : end + len(trailer)] != trailer):
+                return
+            self._pos = self._scan = end + len(trailer)
+            self._frame_size = 0
+            yield buf[pos + header_size : end] if type(buf) is bytes else _bytes_of(buf, pos + header_size, end)
 
     def _check_trailer(self, buf: bytes | bytearray, at: int, kind: HeaderKind) -> None:
         """Raise MalformedFrame if the bytes from ``at`` already contradict the trailer."""
