@@ -256,6 +256,7 @@ def test_netstring_examples() -> None:
         (b"5x:hello,", "non-digit"),
         (b"-1:", "non-digit"),
         (b"05:hello,", "leading zero"),
+        (b"01x:", "leading zero"),  # the first bad byte is reported, however it arrives
         (b":hello,", "without a length"),
         (b"5:hello;", "expected b','"),
         (b"1" * 21, "longer than 20 digits"),

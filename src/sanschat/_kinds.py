@@ -208,20 +208,20 @@ class Netstring(HeaderKind):
     trailer = b","
 
     def parse_header(self, data: bytes) -> tuple[int, int] | None:
-        colon = data.find(b":", 0, 21)
-        digits = data[: colon if colon >= 0 else 21]
-        if not digits.isdigit() and digits:
-            bad = next(i for i, b in enumerate(digits) if not 48 <= b <= 57)
-            raise MalformedFrame(f"netstring length has a non-digit {digits[bad:bad + 1]!r} at {bad}")
-        if len(digits) > 1 and digits[0] == 48:
-            raise MalformedFrame(f"netstring length {bytes(digits)!r} has a leading zero")
-        if colon < 0:
-            if len(digits) >= 21:
+        # Byte by byte, so the first bad byte is the one reported, however
+        # much of the header has arrived.
+        for i, byte in enumerate(data[:21]):
+            if byte == 58:  # ":"
+                if i == 0:
+                    raise MalformedFrame("netstring without a length before ':'")
+                return i + 1, int(data[:i])
+            if not 48 <= byte <= 57:
+                raise MalformedFrame(f"netstring length has a non-digit {data[i:i + 1]!r} at {i}")
+            if i == 1 and data[0] == 48:
+                raise MalformedFrame(f"netstring length {data[:2]!r}... has a leading zero")
+            if i == 20:
                 raise MalformedFrame("netstring length longer than 20 digits")
-            return None
-        if not digits:
-            raise MalformedFrame("netstring without a length before ':'")
-        return colon + 1, int(digits)
+        return None
 
     def encode(self, payload: bytes) -> bytes:
         return b"%d:%s," % (len(payload), payload)
