@@ -3,18 +3,78 @@ units, a reference model of the framing rules, and chunking strategies."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 from hypothesis import strategies as st
 
-from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer, FrameTooLarge
+from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer, FrameTooLarge, MalformedFrame
 from sanschat.testing import chunkings
 
-__all__ = ["Step", "Unit", "chunkings", "run", "model", "small_bytes", "delimiters", "terminators", "programs"]
+__all__ = ["Step", "Unit", "chunkings", "drain", "normalised", "serving", "read_all", "run", "model", "small_bytes", "delimiters", "terminators", "programs"]
 
 # One step of a terminator program: (terminator, stream) set after a frame.
 Step = tuple[object, bool]
 Unit = tuple  # ("frame", payload) | ("end", remainder) | ("error",)
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[int]:
+    """Run ``python ARGS`` (a server given ``--port 0``) until the block ends;
+    yield the port it announces with ``listening on 127.0.0.1:PORT``."""
+    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:"), line
+        yield int(line.rsplit(":", 1)[1])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the peer sends until it closes."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def drain(framer: Framer) -> list[object]:
+    """Every event ready now (up to NEED_DATA or the EndOfStream), with a
+    FrameTooLarge or MalformedFrame recorded where it was raised."""
+    out: list[object] = []
+    while True:
+        try:
+            event = framer.next_event()
+        except (FrameTooLarge, MalformedFrame) as error:
+            out.append(error)
+            continue
+        if event is NEED_DATA:
+            return out
+        out.append(event)
+        if type(event) is EndOfStream:
+            return out
+
+
+def normalised(events: list[object]) -> list[object]:
+    """Errors by kind and limit (a size says how much had arrived); Data joined."""
+    out: list[object] = []
+    for event in events:
+        if isinstance(event, FrameTooLarge):
+            event = ("too large", event.limit)
+        elif isinstance(event, MalformedFrame):
+            event = ("malformed",)
+        elif out and type(event) is Data and type(out[-1]) is Data:
+            event = Data(out.pop().data + event.data)  # type: ignore[attr-defined]
+        out.append(event)
+    return out
 
 
 def run(

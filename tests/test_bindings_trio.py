@@ -15,7 +15,7 @@ import trio
 import trio.testing
 import trustme
 
-from sanschat import Data, EndOfStream, Frame, Framer, Handler
+from sanschat import EndOfStream, Frame, Framer, Handler
 from sanschat.trio import FramedStream, run_handler, serve
 
 

@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from typing import Iterator
 
 import pytest
+
+from .helpers import read_all, serving
 
 LOOPS = ["select", "asyncio", "trio"]
 
 
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
-    """Start ``python -m sanschat.examples.<name> --backend <loop> --port 0``; yield its port."""
+    """Run ``python -m sanschat.examples.<name> --backend <loop> --port 0``; yield its port."""
     name, loop = request.param
-    process = subprocess.Popen(
-        [sys.executable, "-m", f"sanschat.examples.{name}", "--backend", loop, "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("listening on 127.0.0.1:"), line
-        yield loop, int(line.rsplit(":", 1)[1])
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        assert process.stdout is not None
-        process.stdout.close()
-
-
-def read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    with serving("-m", f"sanschat.examples.{name}", "--backend", loop, "--port", "0") as port:
+        yield loop, port
 
 
 def read_until(sock: socket.socket, marker: bytes) -> bytes:

@@ -27,23 +27,7 @@ from sanschat import (
 
 from sanschat.testing import replay
 
-from .helpers import chunkings, model, run
-
-
-def events(framer: Framer) -> list[object]:
-    """Every event ready now, FrameTooLarge included as a marker."""
-    out: list[object] = []
-    while True:
-        try:
-            event = framer.next_event()
-        except FrameTooLarge as error:
-            out.append(error)
-            continue
-        if event is NEED_DATA:
-            return out
-        out.append(event)
-        if type(event) is EndOfStream:
-            return out
+from .helpers import chunkings, drain, model, normalised, run
 
 
 def peak_bytes(job: Callable[[], object]) -> int:
@@ -118,7 +102,7 @@ def test_ten_mib_one_byte_at_a_time_is_linear() -> None:
     # One buffer, grown in place (amortised), is all the memory held.
     assert sys.getsizeof(framer._buf) < 1.25 * size
     framer.receive_data(b"\r\n.\r\n")
-    (frame,) = events(framer)
+    (frame,) = drain(framer)
     assert frame == Frame(b"x" * size)
 
 
@@ -141,7 +125,7 @@ def test_terminators_of_wrong_type_or_value_are_refused_at_the_call() -> None:
             framer.set_terminator(bad)  # type: ignore[arg-type]
     assert framer.get_terminator() == b"\n"
     framer.receive_data(b"\n")
-    assert events(framer) == [Frame(b"kept")]
+    assert drain(framer) == [Frame(b"kept")]
 
 
 def test_bare_lf_and_lf_dot_lf_are_data_under_crlf_terminators() -> None:
@@ -149,13 +133,13 @@ def test_bare_lf_and_lf_dot_lf_are_data_under_crlf_terminators() -> None:
     (the SMTP-smuggling shapes). Required: bytes of the frame, never an end."""
     lines = Framer(b"\r\n")
     lines.receive_data(b"MAIL FROM:<a>\nRCPT TO:<b>\r\n")
-    assert events(lines) == [Frame(b"MAIL FROM:<a>\nRCPT TO:<b>")]
+    assert drain(lines) == [Frame(b"MAIL FROM:<a>\nRCPT TO:<b>")]
     data = Framer(b"\r\n.\r\n")
     data.receive_data(b"body\n.\nMAIL FROM:<evil>\r\n.\r\n")
-    assert events(data) == [Frame(b"body\n.\nMAIL FROM:<evil>")]
+    assert drain(data) == [Frame(b"body\n.\nMAIL FROM:<evil>")]
     mixed = Framer(b"\r\n.\r\n")
     mixed.receive_data(b"a\r\n.\nb\n.\r\nc\r\n.\r\n")
-    assert events(mixed) == [Frame(b"a\r\n.\nb\n.\r\nc")]
+    assert drain(mixed) == [Frame(b"a\r\n.\nb\n.\r\nc")]
 
 
 def test_a_million_empty_frames_in_one_read() -> None:
@@ -181,7 +165,7 @@ def test_a_frame_exactly_at_the_limit_and_one_byte_over() -> None:
     Required: the first is a Frame; the second raises FrameTooLarge once."""
     framer = Framer(b"\n", max_frame_size=8)
     framer.receive_data(b"x" * 8 + b"\n" + b"y" * 9 + b"\nok\n")
-    got = events(framer)
+    got = drain(framer)
     assert got[0] == Frame(b"x" * 8)
     assert isinstance(got[1], FrameTooLarge) and got[1].size == 9
     assert got[2:] == [Frame(b"ok")]
@@ -211,7 +195,7 @@ def test_after_an_oversized_frame_the_tail_is_never_a_new_frame() -> None:
     terminator, and the next command is the next Frame."""
     framer = Framer(b"\r\n", max_frame_size=10)
     framer.receive_data(b"A" * 30 + b"QUIT\r\nNOOP\r\n")
-    got = events(framer)
+    got = drain(framer)
     assert [type(e) for e in got] == [FrameTooLarge, Frame]
     assert got[1] == Frame(b"NOOP")
     assert framer.bytes_discarded == 36
@@ -243,30 +227,12 @@ def test_a_streamed_oversized_frame_gives_the_same_data_before_the_error(data: s
             assert Data(bytes([97 + big]) * 12) in expected
     chunks = data.draw(chunkings(stream))
     got = replay(Framer(b"\r\n", max_frame_size=12, stream=True), chunks)
-    assert normalise(got) == normalise(expected)
+    assert normalised(got) == normalised(expected)
     # The end already known when reading starts changes nothing either.
     framer = Framer(b"\r\n", max_frame_size=12, stream=True)
     framer.receive_data(stream)
     framer.receive_data(b"")
-    drained: list[object] = []
-    while not drained or type(drained[-1]) is not EndOfStream:
-        try:
-            drained.append(framer.next_event())
-        except FrameTooLarge as error:
-            drained.append(error)
-    assert normalise(drained) == normalise(expected)
-
-
-def normalise(events: list[object]) -> list[object]:
-    """Errors by their limit (their size says how much had arrived); Data joined."""
-    out: list[object] = []
-    for event in events:
-        if isinstance(event, FrameTooLarge):
-            event = ("error", event.limit)
-        elif out and type(event) is Data and type(out[-1]) is Data:
-            event = Data(out.pop().data + event.data)  # type: ignore[attr-defined]
-        out.append(event)
-    return out
+    assert normalised(drain(framer)) == normalised(expected)
 
 
 def test_a_count_far_beyond_the_data_then_eof() -> None:
@@ -274,9 +240,9 @@ def test_a_count_far_beyond_the_data_then_eof() -> None:
     bytes as Data, then EndOfStream(b""); nothing is held waiting."""
     framer = Framer(1 << 30, stream=True)
     framer.receive_data(b"0123456789")
-    assert events(framer) == [Data(b"0123456789")]
+    assert drain(framer) == [Data(b"0123456789")]
     framer.receive_data(b"")
-    assert events(framer) == [EndOfStream(b"")]
+    assert drain(framer) == [EndOfStream(b"")]
 
 
 def test_a_whole_count_beyond_the_limit_is_refused() -> None:
@@ -299,7 +265,7 @@ def test_eof_mid_count_gives_what_arrived() -> None:
     framer = Framer(100)
     framer.receive_data(b"q" * 40)
     framer.receive_data(b"")
-    assert events(framer) == [EndOfStream(b"q" * 40)]
+    assert drain(framer) == [EndOfStream(b"q" * 40)]
 
 
 def test_receive_data_after_eof_raises() -> None:
@@ -309,7 +275,7 @@ def test_receive_data_after_eof_raises() -> None:
     framer.receive_data(b"")
     with pytest.raises(ClosedError):
         framer.receive_data(b"c\n")
-    assert events(framer) == [Frame(b"a"), EndOfStream(b"b")]
+    assert drain(framer) == [Frame(b"a"), EndOfStream(b"b")]
 
 
 def test_input_the_caller_mutates_afterwards_is_unaffected() -> None:
@@ -322,7 +288,7 @@ def test_input_the_caller_mutates_afterwards_is_unaffected() -> None:
     backing = bytearray(b"o\n")
     framer.receive_data(memoryview(backing))
     backing[0:1] = b"Z"
-    assert events(framer) == [Frame(b"one"), Frame(b"two")]
+    assert drain(framer) == [Frame(b"one"), Frame(b"two")]
 
 
 # ----------------------------------------------- changes during event handling
@@ -341,7 +307,7 @@ def test_terminator_changes_inside_event_handling_to_zero_and_none() -> None:
             framer.set_terminator(0)
         elif payload == b"":
             framer.set_terminator(None)
-    got += events(framer)
+    got += drain(framer)
     assert got == [Frame(b"HEAD"), Frame(b""), Data(b"rest of it")]
 
 
@@ -355,7 +321,7 @@ def test_receive_data_from_inside_event_handling() -> None:
         got.append(payload)
         if payload == b"a":
             framer.receive_data(b"\nd\n")
-    got += [e.data for e in events(framer)]  # type: ignore[attr-defined]
+    got += [e.data for e in drain(framer)]  # type: ignore[attr-defined]
     assert got == [b"a", b"b", b"c", b"d"]
 
 
@@ -368,7 +334,7 @@ def test_discard_buffers_mid_frame_counts_what_it_drops() -> None:
     framer.discard_buffers()
     assert framer.bytes_discarded == len(b"half a fr")
     framer.receive_data(b"fresh\n")
-    assert events(framer) == [Frame(b"fresh")]
+    assert drain(framer) == [Frame(b"fresh")]
 
 
 # ------------------------------------------------------------------ output

@@ -23,37 +23,9 @@ from sanschat import (
 )
 from sanschat.testing import chunkings, replay
 
+from .helpers import drain, normalised
+
 # ------------------------------------------------------------ helpers
-
-
-def events(framer: Framer) -> list[object]:
-    """Every event ready now; errors recorded in place."""
-    out: list[object] = []
-    while True:
-        try:
-            event = framer.next_event()
-        except (FrameTooLarge, MalformedFrame) as error:
-            out.append(error)
-            continue
-        if event is NEED_DATA:
-            return out
-        out.append(event)
-        if type(event) is EndOfStream:
-            return out
-
-
-def normalised(recorded: list[object]) -> list[object]:
-    """Errors by type (and limit); consecutive Data joined."""
-    out: list[object] = []
-    for event in recorded:
-        if isinstance(event, FrameTooLarge):
-            event = ("too large", event.limit)
-        elif isinstance(event, MalformedFrame):
-            event = ("malformed",)
-        elif out and type(event) is Data and type(out[-1]) is Data:
-            event = Data(out.pop().data + event.data)  # type: ignore[attr-defined]
-        out.append(event)
-    return out
 
 
 def framed(terminator: object, chunks: list[bytes], **options: object) -> list[object]:
@@ -62,7 +34,7 @@ def framed(terminator: object, chunks: list[bytes], **options: object) -> list[o
     recorded: list[object] = []
     for chunk in [*chunks, b""]:
         framer.receive_data(chunk)
-        recorded += events(framer)
+        recorded += drain(framer)
     return normalised(joined_frames(recorded))
 
 
@@ -107,18 +79,18 @@ payload_lists = st.lists(st.binary(max_size=40).map(lambda b: bytes(x % 4 + 97 f
 def test_any_delimiter_accepts_both_line_endings_and_says_which() -> None:
     framer = Framer(AnyDelimiter(b"\r\n", b"\n"))
     framer.receive_data(b"USER a\r\nPASS b\nQUIT\r\n")
-    assert events(framer) == [
+    assert drain(framer) == [
         Frame(b"USER a", b"\r\n"),
         Frame(b"PASS b", b"\n"),
         Frame(b"QUIT", b"\r\n"),
     ]
-    assert events(framer)[-1:] == [] and framer.next_event() is NEED_DATA
+    assert drain(framer)[-1:] == [] and framer.next_event() is NEED_DATA
 
 
 def test_the_earliest_match_wins_and_the_longest_at_one_position() -> None:
     framer = Framer(AnyDelimiter(b"\r", b"\r\n", b"END"))
     framer.receive_data(b"one\r\ntwo\rthreeEND")
-    assert [(e.data, e.terminator) for e in events(framer)] == [  # type: ignore[attr-defined]
+    assert [(e.data, e.terminator) for e in drain(framer)] == [  # type: ignore[attr-defined]
         (b"one", b"\r\n"),
         (b"two", b"\r"),
         (b"three", b"END"),
@@ -144,15 +116,15 @@ def test_a_longer_delimiter_beginning_earlier_takes_precedence() -> None:
 def test_any_delimiter_streams_and_holds_back_what_may_begin_a_delimiter() -> None:
     framer = Framer(AnyDelimiter(b"\r\n", b"\n"), stream=True)
     framer.receive_data(b"partial\r")
-    assert events(framer) == [Data(b"partial")]
+    assert drain(framer) == [Data(b"partial")]
     framer.receive_data(b"\nrest")
-    assert events(framer) == [Frame(b"", b"\r\n"), Data(b"rest")]
+    assert drain(framer) == [Frame(b"", b"\r\n"), Data(b"rest")]
 
 
 def test_any_delimiter_limit_and_skip() -> None:
     framer = Framer(AnyDelimiter(b"\r\n", b"\n"), max_frame_size=4)
     framer.receive_data(b"ok\nfar too long\r\nok\n")
-    got = events(framer)
+    got = drain(framer)
     assert got[0] == Frame(b"ok", b"\n")
     assert isinstance(got[1], FrameTooLarge)
     assert got[2] == Frame(b"ok", b"\n")
@@ -174,9 +146,9 @@ def test_any_delimiter_refuses_bad_delimiters(bad: tuple[object, ...], error: ty
 def test_length_prefix_examples() -> None:
     framer = Framer(LengthPrefix(4))
     framer.receive_data(b"\x00\x00\x00\x05hello\x00\x00\x00\x00\x00\x00")
-    assert events(framer) == [Frame(b"hello"), Frame(b"")]
+    assert drain(framer) == [Frame(b"hello"), Frame(b"")]
     framer.receive_data(b"\x00\x01!")
-    assert events(framer) == [Frame(b"!")]
+    assert drain(framer) == [Frame(b"!")]
 
 
 def test_length_prefix_byte_orders_and_counting_the_prefix() -> None:
@@ -204,9 +176,9 @@ def test_an_announced_length_over_the_limit_fails_before_any_payload_is_held() -
 def test_streamed_length_prefixed_payloads() -> None:
     framer = Framer(LengthPrefix(2), stream=True)
     framer.receive_data(b"\x00\x0aabc")
-    assert events(framer) == [Data(b"abc")]
+    assert drain(framer) == [Data(b"abc")]
     framer.receive_data(b"defghij\x00\x01z")
-    assert events(framer) == [Frame(b"defghij"), Frame(b"z")]
+    assert drain(framer) == [Frame(b"defghij"), Frame(b"z")]
 
 
 @pytest.mark.parametrize("width, byteorder", [(3, "big"), (4, "middle"), (True, "big")])
@@ -228,7 +200,7 @@ def test_varint_examples_as_protobuf_writes_them() -> None:
     assert Varint().encode(b"") == b"\x00"
     framer = Framer(Varint())
     framer.receive_data(b"\x03abc\x00")
-    assert events(framer) == [Frame(b"abc"), Frame(b"")]
+    assert drain(framer) == [Frame(b"abc"), Frame(b"")]
 
 
 def test_a_varint_past_ten_bytes_is_malformed_and_the_rest_is_data() -> None:
@@ -247,7 +219,7 @@ def test_netstring_examples() -> None:
     assert Netstring().encode(b"hello") == b"5:hello,"
     framer = Framer(Netstring())
     framer.receive_data(b"5:hello,0:,12:hello world!,")
-    assert events(framer) == [Frame(b"hello"), Frame(b""), Frame(b"hello world!")]
+    assert drain(framer) == [Frame(b"hello"), Frame(b""), Frame(b"hello world!")]
 
 
 @pytest.mark.parametrize(
@@ -270,7 +242,7 @@ def test_malformed_netstrings(data: bytes, problem: str) -> None:
         got = []
         for chunk in (data[:cut], data[cut:]):
             framer.receive_data(chunk)
-            got += events(framer)
+            got += drain(framer)
         errors = [e for e in got if isinstance(e, MalformedFrame)]
         assert len(errors) == 1 and problem in str(errors[0])
         assert b"".join(e.data for e in got if type(e) is Data) == data
@@ -279,7 +251,7 @@ def test_malformed_netstrings(data: bytes, problem: str) -> None:
 def test_an_oversized_netstring_is_skipped_with_its_comma() -> None:
     framer = Framer(Netstring(), max_frame_size=3)
     framer.receive_data(b"2:ok,5:hello,2:ok,")
-    got = events(framer)
+    got = drain(framer)
     assert got[0] == Frame(b"ok") and isinstance(got[1], FrameTooLarge) and got[2] == Frame(b"ok")
 
 
@@ -431,10 +403,10 @@ def test_a_streamed_announced_frame_does_not_count_toward_the_next_frames_limit(
     still counted when the next, delimited frame was checked against the limit."""
     framer = Framer(LengthPrefix(1), stream=True, max_frame_size=4)
     framer.receive_data(b"\x03ab")
-    assert events(framer) == [Data(b"ab")]
+    assert drain(framer) == [Data(b"ab")]
     framer.receive_data(b"c")
-    assert events(framer) == [Frame(b"c")]
+    assert drain(framer) == [Frame(b"c")]
     framer.set_terminator(b"\n", stream=True)
     framer.receive_data(b"123456\n")
-    got = events(framer)
+    got = drain(framer)
     assert got[0] == Data(b"1234") and isinstance(got[1], FrameTooLarge)

@@ -15,6 +15,8 @@ import pytest
 
 from sanschat._cli import demo, main, parse_escapes, split
 
+from .helpers import read_all, serving
+
 
 def run_cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
@@ -48,27 +50,11 @@ def test_python_dash_m_sanschat_demo_exits_zero() -> None:
 
 @pytest.mark.parametrize("backend", ["select", "asyncio", "trio"])
 def test_chat_serves_until_stopped(backend: str) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sanschat", "chat", "--backend", backend, "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("listening on 127.0.0.1:"), line
-        port = int(line.rsplit(":", 1)[1])
+    with serving("-m", "sanschat", "chat", "--backend", backend, "--port", "0") as port:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"/nick zoe\r\n/quit\r\n")
-            received = b""
-            while chunk := sock.recv(4096):
-                received += chunk
-        assert received.endswith(b"* you are zoe; 1 here\r\n* bye\r\n")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        assert process.stdout is not None
-        process.stdout.close()
+            received = read_all(sock)
+    assert received.endswith(b"* you are zoe; 1 here\r\n* bye\r\n")
 
 
 # ------------------------------------------------------------------ split
