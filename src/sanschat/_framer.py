@@ -446,10 +446,7 @@ class Framer(OutputQueue):
                 end = buf.find(self._delimiter, self._scan)
                 known = (end if end >= 0 else max(pos, len(buf) - len(self._delimiter) + 1)) - pos
                 if known + self._frame_size > self._limit:
-                    release = self._limit - self._frame_size
-                    self._frame_size = self._limit
-                    self._pos = self._scan = pos + release
-                    return Data(_bytes_of(buf, pos, pos + release))
+                    return self._release(self._limit - self._frame_size)
             if self._eos_sent:
                 return EndOfStream(b"")
             self._eos_sent = True
