@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 if "SANSCHAT_BENCH_INSTALLED" not in __import__("os").environ:
     sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "src"))
 
+import sanschat  # noqa: E402
 from sanschat import NEED_DATA, Framer  # noqa: E402
 
 Chunks = Sequence[bytes]
@@ -692,7 +693,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = (
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.machine()}, {cpu_model()} x{os.cpu_count()}, {platform.system()}, "
-        f"{date.today().isoformat()}"
+        f"{date.today().isoformat()}, sanschat "
+        f"{'compiled (mypyc)' if getattr(sanschat, 'compiled', False) else 'pure Python'}"
     )
     print(header)
     lines = [f"_{header}; median of several runs in one process._", ""]

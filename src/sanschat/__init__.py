@@ -42,3 +42,10 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+from ._compiled import is_compiled, restore_class_docstrings  # noqa: E402
+
+#: Whether this installation runs the optional mypyc-compiled Framer (see setup.py).
+compiled = is_compiled("sanschat._framer")
+if compiled:  # pragma: no cover - only in the compiled build
+    restore_class_docstrings(*(value for value in list(globals().values()) if isinstance(value, type)))

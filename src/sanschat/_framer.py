@@ -58,7 +58,9 @@ _UNLIMITED = MAX_COUNT  # the internal limit when max_frame_size is None
 def _bytes_of(buf: bytes | bytearray, start: int, end: int) -> bytes:
     """``buf[start:end]`` as bytes, copied once (a bytearray slice would copy twice)."""
     if type(buf) is bytes:
-        return buf[start:end]  # the whole of it is the same object: no copy
+        if start == 0 and end == len(buf):
+            return buf  # the whole of it: no copy (said outright, as compiled code would copy)
+        return buf[start:end]
     if end - start > 4096:
         with memoryview(buf) as view:
             return view[start:end].tobytes()
@@ -313,7 +315,7 @@ class Framer(OutputQueue):
                 self._remaining = end - size
                 self._pos = self._scan = size
                 piece = _new(Data)
-                _set_data(piece, buf[pos:] if type(buf) is bytes else _bytes_of(buf, pos, size))
+                _set_data(piece, _bytes_of(buf, pos, size))
                 return piece
             payload = self._take_counted()
         elif kind is _FOREVER:

@@ -316,7 +316,9 @@ class OutputQueue:
             data = producer.more()
         except Exception as exc:
             self._queue.popleft()
-            raise ProducerError(producer, f"raised {exc!r}") from exc
+            error = ProducerError(producer, f"raised {exc!r}")
+            error.__cause__ = exc  # spelled out: the compiled core (mypyc) drops "from"
+            raise error
         chunk = _as_bytes(data)
         if chunk is None:
             self._queue.popleft()
