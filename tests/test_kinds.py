@@ -15,13 +15,14 @@ from sanschat import (
     Frame,
     Framer,
     FrameTooLarge,
+    Handler,
     HeaderKind,
     LengthPrefix,
     MalformedFrame,
     Netstring,
     Varint,
 )
-from sanschat.testing import chunkings, replay
+from sanschat.testing import assert_split_invariant, chunkings, replay
 
 from .helpers import drain, normalised
 
@@ -410,3 +411,54 @@ def test_a_streamed_announced_frame_does_not_count_toward_the_next_frames_limit(
     framer.receive_data(b"123456\n")
     got = drain(framer)
     assert got[0] == Data(b"1234") and isinstance(got[1], FrameTooLarge)
+
+
+class NetstringEcho(Handler):
+    """Echo netstrings; answer a malformed one with an error netstring and close."""
+
+    terminator = Netstring()
+
+    def frame_received(self, data: bytes) -> None:
+        self.framer.push_frame(data.upper())
+
+    def frame_malformed(self, error: MalformedFrame) -> None:
+        self.framer.set_terminator(None)  # no resync: ignore the rest
+        self.framer.push(Netstring().encode(b"ERR " + str(error).encode()))
+        self.framer.close_when_done()
+
+    def data_received(self, data: bytes) -> None:
+        pass  # what follows a malformed frame
+
+    def end_received(self, data: bytes) -> None:
+        self.framer.close_when_done()
+
+
+def test_a_handler_answers_a_malformed_frame_the_same_under_every_split() -> None:
+    transcript = assert_split_invariant(NetstringEcho, b"2:ok,3:abc;5:hello,")
+    assert transcript.output == b"2:OK," + Netstring().encode(
+        b"ERR expected b',' after the payload, got b';'"
+    )
+    assert ("frame_malformed", "expected b',' after the payload, got b';'") in transcript.calls
+    assert transcript.closed and transcript.error is None
+
+
+def test_a_malformed_frame_over_loopback_with_the_select_binding() -> None:
+    import socket
+
+    from sanschat.select import Loop
+
+    with Loop() as loop:
+        listener = loop.listen(NetstringEcho, "127.0.0.1", 0)
+        client = socket.create_connection(("127.0.0.1", listener.address[1]), timeout=10)
+        client.sendall(b"5:hello,x:")
+        client.setblocking(False)
+        received = b""
+        while not received.endswith(b","):
+            loop.run(timeout=0.05)
+            try:
+                received += client.recv(4096)
+            except BlockingIOError:
+                pass
+        client.close()
+    assert received.startswith(b"5:HELLO,")
+    assert b"ERR netstring length has a non-digit b'x' at 0" in received

@@ -8,7 +8,7 @@ Framer's events to a Handler, so bindings only move bytes.
 
 from __future__ import annotations
 
-from ._errors import FrameTooLarge
+from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, Frame
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._terminators import Terminator
@@ -57,6 +57,13 @@ class Handler:
         answer and go on (the Framer skips the rest of the frame)."""
         raise error
 
+    def frame_malformed(self, error: MalformedFrame) -> None:
+        """A length-announcing frame broke its kind's rules (see MalformedFrame).
+        The default re-raises, which makes the binding log the error and close
+        this connection; override it to answer first, or to set a terminator
+        that resynchronises (the bytes from the bad frame on come as Data)."""
+        raise error
+
     def connection_lost(self, error: BaseException | None) -> None:
         """The connection is closed: ``None`` after a normal close, else why."""
 
@@ -86,3 +93,5 @@ def deliver_events(framer: Framer, handler: Handler) -> bool:
                 return True
         except FrameTooLarge as error:
             handler.frame_too_large(error)
+        except MalformedFrame as error:
+            handler.frame_malformed(error)

@@ -201,8 +201,18 @@ class _Recorder:
             transcript.calls.append(("frame_too_large", error.limit))
             original_error(error)
 
+        original_malformed = handler.frame_malformed
+
+        def frame_malformed(error: MalformedFrame) -> None:
+            if self.pieces:
+                transcript.calls.append(("data_received", b"".join(self.pieces)))
+                self.pieces.clear()
+            transcript.calls.append(("frame_malformed", str(error)))
+            original_malformed(error)
+
         handler.data_received = data_received  # type: ignore[method-assign]
         handler.frame_too_large = frame_too_large  # type: ignore[method-assign]
+        handler.frame_malformed = frame_malformed  # type: ignore[method-assign]
 
     def _wrap(self, handler: Handler, name: str) -> None:
         original = getattr(handler, name)
