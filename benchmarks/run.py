@@ -525,7 +525,9 @@ def build(quick: bool) -> list[Workload]:
         ("asyncio readuntil", asyncio_readuntil(crlf)),
         ("anyio receive_until", optional(lambda: anyio_lines(crlf))),
         ("asynchat", optional(lambda: asynchat_lines(crlf))),
-        ("sanschat AnyDelimiter(CRLF, LF)", optional(lambda: sanschat_kind(any_line_endings, False))),
+        ("sanschat AnyDelimiter(CRLF, LF) payloads()", optional(lambda: sanschat_kind(any_line_endings, True))),
+        ("sanschat AnyDelimiter(CRLF, LF) next_event()",
+         optional(lambda: sanschat_kind(any_line_endings, False))),
     ]
 
     w2_data, w2_expected = make_lines(20_000 // scale, rng)

@@ -462,3 +462,30 @@ def test_a_malformed_frame_over_loopback_with_the_select_binding() -> None:
         client.close()
     assert received.startswith(b"5:HELLO,")
     assert b"ERR netstring length has a non-digit b'x' at 0" in received
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=repr)
+@given(wire=st.binary(max_size=80).map(lambda b: bytes(x % 5 + 96 for x in b)), data=st.data(),
+       limit=st.integers(0, 12))
+def test_payloads_and_next_event_agree(kind: object, wire: bytes, data: st.DataObject, limit: int) -> None:
+    """The batch paths give exactly the frames next_event gives, errors included."""
+    if isinstance(kind, (LengthPrefix, Varint, Netstring)):
+        wire = data.draw(st.binary(max_size=80))
+    chunks = data.draw(chunkings(wire))
+
+    def feed(use_payloads: bool) -> list[object]:
+        framer = Framer(kind, max_frame_size=limit)  # type: ignore[arg-type]
+        got: list[object] = []
+        for chunk in [*chunks, b""]:
+            framer.receive_data(chunk)
+            if use_payloads:  # it may raise what next_event would, once
+                try:
+                    for payload in framer.payloads():
+                        got.append(Frame(payload))
+                except (FrameTooLarge, MalformedFrame) as error:
+                    got.append(error)
+            for event in drain(framer):
+                got.append(Frame(event.data) if type(event) is Frame else event)  # type: ignore[attr-defined]
+        return normalised(got)
+
+    assert feed(True) == feed(False)

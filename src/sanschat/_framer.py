@@ -352,6 +352,8 @@ class Framer(OutputQueue):
                 else:
                     if self._kind is _HEADER:
                         yield from self._header_payloads()
+                    elif self._kind is _ANY:
+                        yield from self._any_payloads()
                     payload = self._take_frame()
                     if payload is None:
                         return
@@ -537,6 +539,26 @@ class Framer(OutputQueue):
         if self._stream and end > pos and not self._eof:
             return self._release(end - pos)
         return self._tail_event()
+
+    def _any_payloads(self) -> Iterator[bytes]:
+        """payloads() under an AnyDelimiter: one search and one slice per frame
+        while the match lies far enough from the end that no longer delimiter
+        could still begin before it. Returns at anything else."""
+        kind: AnyDelimiter = self._terminator  # type: ignore[assignment]
+        search = kind.pattern.search
+        longest = kind.longest
+        while self._terminator is kind and self._kind is _ANY and not self._skipping:
+            buf = self._buf
+            pos = self._pos
+            match = search(buf, self._scan)
+            if match is None:
+                return
+            start = match.start()
+            if start > len(buf) - longest or start - pos + self._frame_size > self._limit:
+                return  # the general reader decides
+            self._pos = self._scan = match.end()
+            self._frame_size = 0
+            yield buf[pos:start] if type(buf) is bytes else _bytes_of(buf, pos, start)
 
     def _release(self, count: int) -> Data:
         """Give the next ``count`` bytes of the frame in progress as Data."""
