@@ -30,34 +30,8 @@ from .helpers import drain, normalised
 
 
 def framed(terminator: object, chunks: list[bytes], **options: object) -> list[object]:
-    """Feed chunks then EOF, recording errors and joining streamed pieces."""
-    framer = Framer(terminator, **options)  # type: ignore[arg-type]
-    recorded: list[object] = []
-    for chunk in [*chunks, b""]:
-        framer.receive_data(chunk)
-        recorded += drain(framer)
-    return normalised(joined_frames(recorded))
-
-
-def joined_frames(recorded: list[object]) -> list[object]:
-    """Data pieces joined into the Frame or EndOfStream that ends them."""
-    out: list[object] = []
-    pieces: list[bytes] = []
-    for event in recorded:
-        if type(event) is Data:
-            pieces.append(event.data)
-        elif type(event) is Frame:
-            out.append(Frame(b"".join(pieces) + event.data, event.terminator))
-            pieces = []
-        elif type(event) is EndOfStream:
-            out.append(EndOfStream(b"".join(pieces) + event.data))
-            pieces = []
-        else:
-            if pieces:
-                out.append(Data(b"".join(pieces)))
-                pieces = []
-            out.append(event)
-    return out
+    """Feed chunks then EOF; streamed pieces joined, errors recorded and normalised."""
+    return normalised(replay(Framer(terminator, **options), chunks))  # type: ignore[arg-type]
 
 
 KINDS = [

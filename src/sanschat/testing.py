@@ -187,32 +187,28 @@ class _Recorder:
         self.transcript = transcript
         for name in ("frame_received", "end_received"):
             self._wrap(handler, name)
+        self._wrap_error(handler, "frame_too_large", lambda error: error.limit)  # type: ignore[attr-defined]
+        self._wrap_error(handler, "frame_malformed", str)
         original_data = handler.data_received
-        original_error = handler.frame_too_large
 
         def data_received(data: bytes) -> None:
             self.pieces.append(data)
             original_data(data)
 
-        def frame_too_large(error: FrameTooLarge) -> None:
-            if self.pieces:  # streamed bytes of the oversized frame, given before the error
-                transcript.calls.append(("data_received", b"".join(self.pieces)))
-                self.pieces.clear()
-            transcript.calls.append(("frame_too_large", error.limit))
-            original_error(error)
-
-        original_malformed = handler.frame_malformed
-
-        def frame_malformed(error: MalformedFrame) -> None:
-            if self.pieces:
-                transcript.calls.append(("data_received", b"".join(self.pieces)))
-                self.pieces.clear()
-            transcript.calls.append(("frame_malformed", str(error)))
-            original_malformed(error)
-
         handler.data_received = data_received  # type: ignore[method-assign]
-        handler.frame_too_large = frame_too_large  # type: ignore[method-assign]
-        handler.frame_malformed = frame_malformed  # type: ignore[method-assign]
+
+    def _wrap_error(self, handler: Handler, name: str, describe: Callable[[Exception], object]) -> None:
+        """Record an error callback, after the streamed bytes the bad frame gave."""
+        original = getattr(handler, name)
+
+        def recorded(error: Exception) -> None:
+            if self.pieces:
+                self.transcript.calls.append(("data_received", b"".join(self.pieces)))
+                self.pieces.clear()
+            self.transcript.calls.append((name, describe(error)))
+            original(error)
+
+        setattr(handler, name, recorded)
 
     def _wrap(self, handler: Handler, name: str) -> None:
         original = getattr(handler, name)
