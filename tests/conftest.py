@@ -1,5 +1,8 @@
+import gc
 import os
+from typing import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -13,3 +16,12 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile("deep", max_examples=3000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def collect_what_the_test_left() -> Iterator[None]:
+    """Collect garbage as each test ends, so that a socket or loop it leaked
+    warns (ResourceWarning, an error here) in that test's own teardown, not
+    in whichever later test the collector happens to run in."""
+    yield
+    gc.collect()

@@ -6,15 +6,16 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Awaitable, Callable, Iterator, Sequence
 
 from hypothesis import strategies as st
 
 from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer, FrameTooLarge, MalformedFrame
 from sanschat.testing import chunkings
 
-__all__ = ["Step", "Unit", "chunkings", "drain", "normalised", "serving", "read_all", "run", "model", "small_bytes", "delimiters", "terminators", "programs"]
+__all__ = ["Step", "Unit", "chunkings", "eventually", "settled", "drain", "normalised", "serving", "read_all", "run", "model", "small_bytes", "delimiters", "terminators", "programs"]
 
 # One step of a terminator program: (terminator, stream) set after a frame.
 Step = tuple[object, bool]
@@ -36,6 +37,32 @@ def serving(*args: str) -> Iterator[int]:
         process.wait(timeout=10)
         assert process.stdout is not None
         process.stdout.close()
+
+
+async def eventually(
+    condition: Callable[[], bool], sleep: Callable[[float], Awaitable[object]], timeout: float = 30.0
+) -> None:
+    """Wait, on any event loop (``sleep`` is its sleep), until ``condition()``
+    holds. The timeout is a backstop for a hang, never what a test asserts."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for a condition"
+        await sleep(0.005)
+
+
+async def settled(
+    value: Callable[[], int], sleep: Callable[[float], Awaitable[object]], quiet: float = 0.3
+) -> int:
+    """Wait until ``value()`` is non-zero and has not changed for ``quiet``
+    seconds (a producer that stopped being pulled); return it. A slow machine
+    only makes the value smaller, never a test fail."""
+    await eventually(lambda: value() > 0, sleep)
+    seen, since = value(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        await sleep(0.02)
+        if value() != seen:
+            seen, since = value(), time.monotonic()
+    return seen
 
 
 def read_all(sock: socket.socket) -> bytes:

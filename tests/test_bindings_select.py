@@ -256,10 +256,16 @@ def test_timers_run_in_order_and_can_be_cancelled() -> None:
 
 def test_stop_from_another_thread() -> None:
     loop, _port = serve()
-    threading.Timer(0.1, loop.stop).start()
-    started = time.monotonic()
-    loop.run(timeout=20)
-    assert time.monotonic() - started < 10
+    running = threading.Event()
+    stopper = threading.Thread(target=lambda: (running.wait(), loop.stop()))
+    stopper.start()
+    stopped_by: list[str] = []
+    loop.call_soon(running.set)
+    # A backstop for a stop that never lands: it turns a hang into a failure.
+    loop.call_later(300, lambda: (stopped_by.append("backstop"), loop.stop()))
+    loop.run()
+    stopper.join()
+    assert stopped_by == []
     loop.close()
 
 

@@ -18,6 +18,8 @@ import trustme
 from sanschat import EndOfStream, Frame, Framer, Handler
 from sanschat.trio import FramedStream, run_handler, serve
 
+from .helpers import eventually, settled
+
 
 def run(main: Callable[[], Awaitable[Any]]) -> Any:
     async def bounded() -> Any:
@@ -246,9 +248,11 @@ def test_a_peer_that_never_reads_costs_only_socket_buffers() -> None:
             port = await start(nursery, Flood)
             sleeper = socket.create_connection(("127.0.0.1", port))
             sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-            await trio.sleep(1.0)
-            assert 0 < Flood.made < 16 << 20  # of a 1 GiB producer
-            sleeper.close()
+            try:
+                made = await settled(lambda: Flood.made, trio.sleep)
+            finally:
+                sleeper.close()
+            assert made < 16 << 20  # of a 1 GiB producer
             nursery.cancel_scope.cancel()
 
     run(main)
@@ -280,7 +284,7 @@ def test_half_close_delivers_the_partial_frame() -> None:
                 EndOfStream(b""),
             ]
             await framed.aclose()
-            await trio.sleep(0.05)
+            await eventually(lambda: len(Recorder.seen) == 2, trio.sleep)
             assert Recorder.seen == [("end", b"half"), ("lost", None)]
             nursery.cancel_scope.cancel()
 
@@ -302,8 +306,7 @@ def test_a_reset_mid_frame_ends_cleanly_and_others_are_unaffected() -> None:
                 Frame(b"echo: QUIT"),
                 EndOfStream(b""),
             ]
-            await trio.sleep(0.05)
-            assert ("lost", "BrokenResourceError") in Recorder.seen
+            await eventually(lambda: ("lost", "BrokenResourceError") in Recorder.seen, trio.sleep)
             nursery.cancel_scope.cancel()
 
     run(main)
@@ -316,11 +319,11 @@ def test_a_reset_seen_by_a_framed_stream_is_its_end() -> None:
         async with listener:
             rude = socket.create_connection(("127.0.0.1", port))
             framed = FramedStream(await listener.accept(), Framer(b"\r\n"))
-            rude.sendall(b"one\r\ntw")
-            await trio.sleep(0.05)
+            rude.sendall(b"one\r\ntw")  # one segment: "tw" is read with "one"
+            assert await framed.receive() == Frame(b"one")
             rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             rude.close()
-            assert [event async for event in framed] == [Frame(b"one"), EndOfStream(b"tw")]
+            assert [event async for event in framed] == [EndOfStream(b"tw")]
             assert isinstance(framed.receive_error, trio.BrokenResourceError)
             await framed.aclose()
 
