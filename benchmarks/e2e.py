@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if "SANSCHAT_BENCH_INSTALLED" not in os.environ:
@@ -161,7 +161,9 @@ def drive(port: int, clients: int, payload: bytes) -> float:
     return elapsed
 
 
-def run(clients: int = 50, lines: int = 4000, repeats: int = 3, log: Callable[[str], None] = print) -> dict[str, float]:
+def run(
+    clients: int = 50, lines: int = 4000, repeats: int = 3, log: Callable[[str], None] = print
+) -> dict[str, float]:
     """Median lines/s of each server; a server that cannot start is left out."""
     payload = make_payload(lines, random.Random(20261125))
     total_lines = clients * lines
@@ -195,7 +197,9 @@ if __name__ == "__main__":
         serve(sys.argv[2])
     else:
         figures = run()
-        for mine, peer in (("sanschat asyncio", "asyncio StreamReader.readline"),
-                           ("sanschat trio", "trio receive_some+find")):
+        for mine, peer in (
+            ("sanschat asyncio", "asyncio StreamReader.readline"),
+            ("sanschat trio", "trio receive_some+find"),
+        ):
             if mine in figures and peer in figures:
                 print(f"    {mine} vs {peer}: {figures[mine] / figures[peer]:.2f}x")

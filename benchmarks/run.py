@@ -21,9 +21,9 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Sequence
 
 if "SANSCHAT_BENCH_INSTALLED" not in __import__("os").environ:
     sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "src"))
@@ -525,9 +525,14 @@ def build(quick: bool) -> list[Workload]:
         ("asyncio readuntil", asyncio_readuntil(crlf)),
         ("anyio receive_until", optional(lambda: anyio_lines(crlf))),
         ("asynchat", optional(lambda: asynchat_lines(crlf))),
-        ("sanschat AnyDelimiter(CRLF, LF) payloads()", optional(lambda: sanschat_kind(any_line_endings, True))),
-        ("sanschat AnyDelimiter(CRLF, LF) next_event()",
-         optional(lambda: sanschat_kind(any_line_endings, False))),
+        (
+            "sanschat AnyDelimiter(CRLF, LF) payloads()",
+            optional(lambda: sanschat_kind(any_line_endings, True)),
+        ),
+        (
+            "sanschat AnyDelimiter(CRLF, LF) next_event()",
+            optional(lambda: sanschat_kind(any_line_endings, False)),
+        ),
     ]
 
     w2_data, w2_expected = make_lines(20_000 // scale, rng)
@@ -544,8 +549,12 @@ def build(quick: bool) -> list[Workload]:
     body = 1 << 20
     bodies = 50 // scale
     w3_data = bytes(rng.getrandbits(8) for _ in range(4096)) * (body * bodies // 4096)
-    w3 = Workload("W3", f"{bodies} bodies of 1 MiB by count, 64 KiB chunks",
-                  chunked(w3_data, 65536), (bodies, len(w3_data)))
+    w3 = Workload(
+        "W3",
+        f"{bodies} bodies of 1 MiB by count, 64 KiB chunks",
+        chunked(w3_data, 65536),
+        (bodies, len(w3_data)),
+    )
     w3.cases = [
         ("floor: slice each chunk once", floor_slices(body)),
         ("sanschat streaming", sanschat_counts(body, True)),
@@ -560,24 +569,34 @@ def build(quick: bool) -> list[Workload]:
         while b"\r\n.\r\n" in msg:  # dot-stuffing, until the end marker cannot occur
             msg = msg.replace(b"\r\n.\r\n", b"\r\n..\r\n")
         data = msg + b"\r\n.\r\n"
-        w4 = Workload(f"W4-{mib}", f"one {mib} MiB message ended by CRLF.CRLF, 4 KiB chunks",
-                      chunked(data, 4096), (1, len(msg)), repeats=3)
+        w4 = Workload(
+            f"W4-{mib}",
+            f"one {mib} MiB message ended by CRLF.CRLF, 4 KiB chunks",
+            chunked(data, 4096),
+            (1, len(msg)),
+            repeats=3,
+        )
         term = b"\r\n.\r\n"
         w4.cases = [
             ("floor: copy, split once", floor_copy(term)),
             ("sanschat payloads()", sanschat_payloads(term)),
             ("sanschat next_event()", sanschat_events(term)),
             ("asyncio readuntil", asyncio_readuntil(term)),
-            ("asynchat", optional(lambda: asynchat_lines(term))),
+            ("asynchat", optional(lambda term=term: asynchat_lines(term))),
         ]
         if mib == 4:  # quadratic: 16 MiB would take minutes
-            w4.cases.append(("Twisted LineOnlyReceiver", optional(
-                lambda: twisted_lines("LineOnlyReceiver", b"\r\n.\r\n"))))
+            w4.cases.append(
+                (
+                    "Twisted LineOnlyReceiver",
+                    optional(lambda: twisted_lines("LineOnlyReceiver", b"\r\n.\r\n")),
+                )
+            )
         workloads.append(w4)
 
     w5_data, _body_bytes, w5_expected = make_http(20_000 // scale, rng)
-    w5 = Workload("W5", "HTTP: header block + Content-Length body, 64 KiB chunks",
-                  chunked(w5_data, 65536), w5_expected)
+    w5 = Workload(
+        "W5", "HTTP: header block + Content-Length body, 64 KiB chunks", chunked(w5_data, 65536), w5_expected
+    )
     w5.cases = [
         ("sanschat next_event()", sanschat_http),
         ("asyncio readuntil/readexactly", asyncio_http),
@@ -587,13 +606,20 @@ def build(quick: bool) -> list[Workload]:
 
     payloads = [bytes(rng.choices(b"pqrs", k=rng.randint(0, 200))) for _ in range(200_000 // scale)]
     w6_data = b"".join(len(p).to_bytes(4, "big") + p for p in payloads)
-    w6 = Workload("W6", "length-prefixed messages (4-byte big-endian), 64 KiB chunks",
-                  chunked(w6_data, 65536), (len(payloads), sum(map(len, payloads))))
+    w6 = Workload(
+        "W6",
+        "length-prefixed messages (4-byte big-endian), 64 KiB chunks",
+        chunked(w6_data, 65536),
+        (len(payloads), sum(map(len, payloads))),
+    )
     w6.cases = [
         ("floor: hand loop over joined input", floor_prefixed),
         ("sanschat LengthPrefix payloads()", optional(lambda: sanschat_kind(length_prefix_4, True))),
         ("sanschat LengthPrefix next_event()", optional(lambda: sanschat_kind(length_prefix_4, False))),
-        ("Twisted Int32StringReceiver", optional(lambda: twisted_int32 if _has("twisted") else _missing("twisted"))),
+        (
+            "Twisted Int32StringReceiver",
+            optional(lambda: twisted_int32 if _has("twisted") else _missing("twisted")),
+        ),
         ("asyncio readexactly", asyncio_prefixed),
     ]
     workloads.append(w6)
@@ -644,8 +670,10 @@ def e2e_section(quick: bool, raw: list[dict[str, object]]) -> list[str]:
     lines = [f"### {title}", "", "| server | lines/s |", "|---|---:|"]
     lines += [f"| {name} | {rate:,.0f} |" for name, rate in figures.items()]
     lines.append("")
-    for mine, peer in (("sanschat asyncio", "asyncio StreamReader.readline"),
-                       ("sanschat trio", "trio receive_some+find")):
+    for mine, peer in (
+        ("sanschat asyncio", "asyncio StreamReader.readline"),
+        ("sanschat trio", "trio receive_some+find"),
+    ):
         if mine in figures and peer in figures:
             msg = f"{mine} vs {peer}: {figures[mine] / figures[peer]:.2f}x"
             print("    " + msg)
@@ -657,7 +685,9 @@ def e2e_section(quick: bool, raw: list[dict[str, object]]) -> list[str]:
 def linearity_section(raw: list[dict[str, object]]) -> list[str]:
     """W4's point: the 16 MiB message must cost about four times the 4 MiB one."""
     times: dict[tuple[object, object], float] = {
-        (r["workload"], r["case"]): r["seconds"] for r in raw if "seconds" in r  # type: ignore[misc]
+        (r["workload"], r["case"]): r["seconds"]
+        for r in raw
+        if "seconds" in r  # type: ignore[misc]
     }
     lines = []
     for (workload, case), small in times.items():
@@ -707,9 +737,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         total_bytes = sum(map(len, w.chunks))
         print(f"\n{w.name}: {w.title} ({total_bytes / 1e6:.1f} MB, {w.expected[0]} frames)")
-        lines += [f"### {w.name}: {w.title}", "",
-                  "| case | median s | frames/s | MB/s | x floor | x sanschat best |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"### {w.name}: {w.title}",
+            "",
+            "| case | median s | frames/s | MB/s | x floor | x sanschat best |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         rows = []
         for name, case in w.cases:
             if isinstance(case, str):
@@ -733,10 +766,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             mbs = total_bytes / seconds / 1e6
             vs_floor = f"{floor / seconds:.2f}" if floor else ""
             vs_best = f"{best / seconds:.2f}" if best else ""
-            print(f"  {name:32s} {seconds:8.4f} s {fps:12,.0f} frames/s {mbs:8.1f} MB/s"
-                  f"  x floor {vs_floor:>5s}  {note}")
-            lines.append(f"| {name}{' ' + note if note else ''} | {seconds:.4f} | {fps:,.0f} | "
-                         f"{mbs:.1f} | {vs_floor} | {vs_best} |")
+            print(
+                f"  {name:32s} {seconds:8.4f} s {fps:12,.0f} frames/s {mbs:8.1f} MB/s"
+                f"  x floor {vs_floor:>5s}  {note}"
+            )
+            lines.append(
+                f"| {name}{' ' + note if note else ''} | {seconds:.4f} | {fps:,.0f} | "
+                f"{mbs:.1f} | {vs_floor} | {vs_best} |"
+            )
             raw.append({"workload": w.name, "case": name, "seconds": seconds, "ok": not note})
         lines.append("")
         sans = {n: s for n, s in timed.items() if n.startswith("sanschat")}

@@ -129,8 +129,10 @@ def encode(case: Case) -> bytes:
 
 def normalised(events: list[Recorded]) -> list[object]:
     return [
-        ("too large", e.limit) if isinstance(e, FrameTooLarge)
-        else ("malformed", str(e)) if isinstance(e, MalformedFrame)
+        ("too large", e.limit)
+        if isinstance(e, FrameTooLarge)
+        else ("malformed", str(e))
+        if isinstance(e, MalformedFrame)
         else e
         for e in events
     ]
@@ -200,8 +202,14 @@ def check(data: bytes) -> None:
 SEEDS = [
     Case(b"\r\n", False, None, payload=b"HELO a\r\nMAIL FROM:<x>\r\nDATA\r\n"),
     Case(b"\r\n", True, 8, cuts=[3, 9], payload=b"short\r\nthis one is long\r\nok\r\n"),
-    Case(b"\r\n\r\n", False, None, [(5, True), (b"\r\n\r\n", False)], [10, 30],
-         b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n"),
+    Case(
+        b"\r\n\r\n",
+        False,
+        None,
+        [(5, True), (b"\r\n\r\n", False)],
+        [10, 30],
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n",
+    ),
     Case(b"aab", False, None, cuts=[1, 2, 3], payload=b"aaabaabaaab"),
     Case(b"\r\n.\r\n", False, None, cuts=[4], payload=b"line\n.\nstill data\r\n.\r\n"),
     Case(0, False, None, [(None, False), (3, True)], payload=b"abcdef"),

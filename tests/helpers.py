@@ -7,15 +7,31 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Awaitable, Callable, Iterator, Sequence
 
 from hypothesis import strategies as st
 
 from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer, FrameTooLarge, MalformedFrame
 from sanschat.testing import chunkings
 
-__all__ = ["Step", "Unit", "chunkings", "eventually", "settled", "drain", "normalised", "serving", "read_all", "run", "model", "small_bytes", "delimiters", "terminators", "programs"]
+__all__ = [
+    "Step",
+    "Unit",
+    "chunkings",
+    "eventually",
+    "settled",
+    "drain",
+    "normalised",
+    "serving",
+    "read_all",
+    "run",
+    "model",
+    "small_bytes",
+    "delimiters",
+    "terminators",
+    "programs",
+]
 
 # One step of a terminator program: (terminator, stream) set after a frame.
 Step = tuple[object, bool]

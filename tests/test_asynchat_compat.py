@@ -6,7 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -16,14 +17,13 @@ with warnings.catch_warnings():
 
 from sanschat.asynchat import async_chat, find_prefix_at_end, simple_producer  # noqa: E402
 
-
 # ------------------------------------------------- a legacy program, verbatim
 
 
 class SMTPChannel(async_chat):
     """A small SMTP-like server written the way asynchat users wrote them."""
 
-    def __init__(self, server: "SMTPServer", sock: socket.socket) -> None:
+    def __init__(self, server: SMTPServer, sock: socket.socket) -> None:
         async_chat.__init__(self, sock, map=server.channel_map)
         self.server = server
         self.lines: list[bytes] = []
@@ -84,7 +84,7 @@ class LoopThread:
         while self.running and self.map:
             asyncore.loop(timeout=0.01, map=self.map, count=1)
 
-    def __enter__(self) -> "LoopThread":
+    def __enter__(self) -> LoopThread:
         self.thread.start()
         return self
 

@@ -22,7 +22,9 @@ def find_suite() -> str | None:
     candidates = [str(own / "test" / "test_asynchat.py")]
     # Sibling installs (pyenv, /usr/lib, ...) of interpreters that still had asynchat.
     for root in {Path(sys.base_prefix).parent, Path("/usr/lib"), Path("/usr/local/lib")}:
-        candidates += sorted(glob.glob(str(root / "*" / "lib" / "python3.1[01]" / "test" / "test_asynchat.py")))
+        candidates += sorted(
+            glob.glob(str(root / "*" / "lib" / "python3.1[01]" / "test" / "test_asynchat.py"))
+        )
         candidates += sorted(glob.glob(str(root / "python3.1[01]" / "test" / "test_asynchat.py")))
     return next((c for c in candidates if os.path.isfile(c)), None)
 
@@ -40,15 +42,21 @@ def test_cpython_asynchat_suite_passes_against_sanschat(tmp_path: Path) -> None:
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     check = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c",
-         "import asynchat; print(asynchat.async_chat.__module__)"],
-        env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-W", "ignore", "-c", "import asynchat; print(asynchat.async_chat.__module__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert check.stdout.strip() == "sanschat.asynchat", check.stderr
     assert SUITE is not None
     done = subprocess.run(
         [sys.executable, "-W", "ignore", SUITE, "-v"],
-        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-4000:]

@@ -26,7 +26,7 @@ class Echo(Handler):
 class Client(Handler):
     """Pipeline some lines, then QUIT; collect the replies."""
 
-    def __init__(self, lines: list[bytes], done: list["Client"], expected: int) -> None:
+    def __init__(self, lines: list[bytes], done: list[Client], expected: int) -> None:
         self.lines = lines
         self.done = done
         self.expected = expected

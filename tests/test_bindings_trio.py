@@ -8,7 +8,8 @@ import ssl
 import struct
 import subprocess
 import sys
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import trio
@@ -390,7 +391,11 @@ def test_framing_over_tls() -> None:
                 events.append(event)
                 if event == Frame(b"echo: QUIT"):
                     break
-            assert events == [Frame(b"echo: secret"), Frame(b"echo: " + b"big " * 50_000), Frame(b"echo: QUIT")]
+            assert events == [
+                Frame(b"echo: secret"),
+                Frame(b"echo: " + b"big " * 50_000),
+                Frame(b"echo: QUIT"),
+            ]
             await framed.aclose()
             nursery.cancel_scope.cancel()
 

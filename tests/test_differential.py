@@ -9,10 +9,12 @@ with ``recv`` stubbed to hand out the chunks.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sanschat import Framer
 
@@ -80,10 +82,7 @@ def test_same_frames_and_remainder_as_asynchat(
 
 
 def test_the_seed_http_example_agrees_with_asynchat() -> None:
-    stream = (
-        b"POST /form HTTP/1.0\r\nContent-Length: 11\r\n\r\nhello world"
-        b"GET / HTTP/1.0\r\n\r\n"
-    )
+    stream = b"POST /form HTTP/1.0\r\nContent-Length: 11\r\n\r\nhello worldGET / HTTP/1.0\r\n\r\n"
     program = [(11, False), (b"\r\n\r\n", False), (None, False)]
     for size in (1, 2, 7, len(stream)):
         chunks = [stream[i : i + size] for i in range(0, len(stream), size)]

@@ -11,11 +11,28 @@ import sanschat
 def test_public_names_are_exactly_the_documented_ones() -> None:
     assert sorted(sanschat.__all__) == sorted(
         [
-            "Framer", "Event", "Frame", "Data", "EndOfStream", "NEED_DATA", "Terminator",
-            "Producer", "simple_producer", "FramingError", "FrameTooLarge",
-            "ProducerError", "ClosedError", "DEFAULT_MAX_FRAME_SIZE", "Handler",
-            "deliver_events", "AnyDelimiter", "LengthPrefix", "Varint", "Netstring",
-            "HeaderKind", "MalformedFrame",
+            "Framer",
+            "Event",
+            "Frame",
+            "Data",
+            "EndOfStream",
+            "NEED_DATA",
+            "Terminator",
+            "Producer",
+            "simple_producer",
+            "FramingError",
+            "FrameTooLarge",
+            "ProducerError",
+            "ClosedError",
+            "DEFAULT_MAX_FRAME_SIZE",
+            "Handler",
+            "deliver_events",
+            "AnyDelimiter",
+            "LengthPrefix",
+            "Varint",
+            "Netstring",
+            "HeaderKind",
+            "MalformedFrame",
         ]
     )
     for name in sanschat.__all__:
@@ -30,7 +47,12 @@ def test_every_public_name_has_a_docstring() -> None:
 
 
 def test_errors_share_one_base() -> None:
-    for exc in (sanschat.FrameTooLarge, sanschat.ProducerError, sanschat.ClosedError, sanschat.MalformedFrame):
+    for exc in (
+        sanschat.FrameTooLarge,
+        sanschat.ProducerError,
+        sanschat.ClosedError,
+        sanschat.MalformedFrame,
+    ):
         assert issubclass(exc, sanschat.FramingError)
 
 

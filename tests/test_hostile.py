@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import tracemalloc
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given
@@ -24,7 +24,6 @@ from sanschat import (
     FrameTooLarge,
     ProducerError,
 )
-
 from sanschat.testing import replay
 
 from .helpers import chunkings, drain, model, normalised, run

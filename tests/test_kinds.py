@@ -254,8 +254,9 @@ class Chunked(HeaderKind):
 
 def test_a_custom_header_kind_reads_http_chunked_coding() -> None:
     framer = Framer(b"\r\n\r\n")
-    framer.receive_data(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        b"5;name=v\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    framer.receive_data(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
     assert framer.next_event() == Frame(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked")
     framer.set_terminator(Chunked())
     body = []
@@ -439,8 +440,11 @@ def test_a_malformed_frame_over_loopback_with_the_select_binding() -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=repr)
-@given(wire=st.binary(max_size=80).map(lambda b: bytes(x % 5 + 96 for x in b)), data=st.data(),
-       limit=st.integers(0, 12))
+@given(
+    wire=st.binary(max_size=80).map(lambda b: bytes(x % 5 + 96 for x in b)),
+    data=st.data(),
+    limit=st.integers(0, 12),
+)
 def test_payloads_and_next_event_agree(kind: object, wire: bytes, data: st.DataObject, limit: int) -> None:
     """The batch paths give exactly the frames next_event gives, errors included."""
     if isinstance(kind, (LengthPrefix, Varint, Netstring)):

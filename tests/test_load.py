@@ -16,8 +16,8 @@ import struct
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import pytest
 
@@ -294,7 +294,9 @@ def test_slow_trickling_clients_do_not_hold_up_fast_ones(server: Server, sockets
     assert replies == [b"echo: " + m.replace(b"\r\nQUIT\r\n", b"\r\necho: QUIT\r\n") for m in message]
 
 
-def test_a_peer_that_never_reads_a_gigabyte_costs_a_bounded_amount_of_memory(server: Server, sockets: Sockets) -> None:
+def test_a_peer_that_never_reads_a_gigabyte_costs_a_bounded_amount_of_memory(
+    server: Server, sockets: Sockets
+) -> None:
     """The server pushes a lazy 1 GiB producer to a client that never reads.
     The producer is pulled only as the socket takes bytes, so production
     stops at the kernel's buffers and the server's Python memory (tracemalloc,

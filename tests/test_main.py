@@ -87,7 +87,7 @@ def test_split_prints_escaped_frames_and_a_summary() -> None:
 
 
 def test_split_json_lines_round_trip_the_bytes() -> None:
-    data = b"caf\xc3\xa9 \"quoted\"\nsecond\nrest"
+    data = b'caf\xc3\xa9 "quoted"\nsecond\nrest'
     out, _ = split_text(data, "-t", r"\n", "-f", "json")
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["data"].encode("latin-1") for r in records] == data.split(b"\n")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tracemalloc
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sanschat import ClosedError, Framer, ProducerError, simple_producer
 
@@ -247,9 +248,7 @@ def test_a_big_buffer_sent_in_many_partial_sends_is_not_copied() -> None:
     st.lists(st.tuples(st.booleans(), st.integers(0, 80)), min_size=1, max_size=60),
     st.integers(1, 64),
 )
-def test_any_interleaving_sends_exactly_what_was_queued(
-    ops: list, takes: list, obs: int
-) -> None:
+def test_any_interleaving_sends_exactly_what_was_queued(ops: list, takes: list, obs: int) -> None:
     f = framer(out_buffer_size=obs)
     expected = bytearray()
     for kind, value in ops:

@@ -18,7 +18,8 @@ import socket
 import sys
 import threading
 import time
-from typing import BinaryIO, Callable, NoReturn, Sequence, TextIO
+from collections.abc import Callable, Sequence
+from typing import BinaryIO, NoReturn, TextIO
 
 from ._events import NEED_DATA, Data, EndOfStream, Frame
 from ._framer import Framer
@@ -60,10 +61,10 @@ def parse_escapes(text: str) -> bytes:
             try:
                 out.append(int(text[i + 2 : i + 4], 16))
             except ValueError:
-                raise UsageError(f"bad escape {text[i:i + 4]} in {text}") from None
+                raise UsageError(f"bad escape {text[i : i + 4]} in {text}") from None
             i += 4
         else:
-            raise UsageError(f"bad escape {text[i:i + 2]} in {text} (known: \\r \\n \\t \\0 \\\\ \\xHH)")
+            raise UsageError(f"bad escape {text[i : i + 2]} in {text} (known: \\r \\n \\t \\0 \\\\ \\xHH)")
     return bytes(out)
 
 
@@ -328,7 +329,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     cut.add_argument("file", nargs="?", default="-", help="input file (default: stdin)")
     kind = cut.add_mutually_exclusive_group()
-    kind.add_argument("-t", "--terminator", default=r"\r\n", help=r"delimiter, escapes allowed (default: \r\n)")
+    kind.add_argument(
+        "-t", "--terminator", default=r"\r\n", help=r"delimiter, escapes allowed (default: \r\n)"
+    )
     kind.add_argument("-c", "--count", type=int, help="frames of this many bytes each")
     kind.add_argument("--none", action="store_true", help="no terminator: everything is the tail")
     cut.add_argument("-f", "--format", choices=("text", "hex", "json"), default="text")

@@ -23,9 +23,7 @@ class FrameTooLarge(FramingError):
     """
 
     def __init__(self, limit: int, size: int) -> None:
-        super().__init__(
-            f"frame exceeds max_frame_size={limit}: {size} bytes without a terminator"
-        )
+        super().__init__(f"frame exceeds max_frame_size={limit}: {size} bytes without a terminator")
         self.limit = limit
         self.size = size
 

@@ -115,9 +115,7 @@ class _Sentinel(type):
     """Metaclass whose classes are their own type: ``type(NEED_DATA) is NEED_DATA``,
     so a dispatch table keyed by ``type(event)`` can hold the sentinel too."""
 
-    def __new__(
-        mcls, name: str, bases: tuple[type, ...], namespace: dict[str, object]
-    ) -> _Sentinel:
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, object]) -> _Sentinel:
         cls = super().__new__(mcls, name, bases, namespace)
         cls.__class__ = cls  # type: ignore[assignment]
         return cls

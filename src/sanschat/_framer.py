@@ -21,9 +21,10 @@ never outnumber the bytes delivered (plus a small constant per batch).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import islice
 from operator import length_hint
-from typing import Iterator, NoReturn, Union
+from typing import NoReturn, Union
 
 from ._errors import ClosedError, FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data, _set_terminator
@@ -65,6 +66,7 @@ def _bytes_of(buf: bytes | bytearray, start: int, end: int) -> bytes:
         with memoryview(buf) as view:
             return view[start:end].tobytes()
     return bytes(buf[start:end])
+
 
 InputEvent = Union[Frame, Data, EndOfStream, type[NEED_DATA]]
 
@@ -198,9 +200,7 @@ class Framer(OutputQueue):
     def max_frame_size(self, limit: int | None) -> None:
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int):
-                raise TypeError(
-                    f"max_frame_size must be an int or None, not {type(limit).__name__}"
-                )
+                raise TypeError(f"max_frame_size must be an int or None, not {type(limit).__name__}")
             if limit < 0:
                 raise ValueError(f"max_frame_size must be >= 0, not {limit}")
         self._max = limit
@@ -236,9 +236,7 @@ class Framer(OutputQueue):
             return
         if type(data) is not bytes:
             if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(
-                    f"receive_data needs a bytes-like object, not {type(data).__name__}"
-                )
+                raise TypeError(f"receive_data needs a bytes-like object, not {type(data).__name__}")
             data = bytes(data)
         if not data:
             self._eof = True
@@ -288,9 +286,7 @@ class Framer(OutputQueue):
                     # The hot path: a delimited frame within its limit.
                     if end - pos + self._frame_size <= self._limit:
                         event = _new(Frame)
-                        _set_data(
-                            event, buf[pos:end] if type(buf) is bytes else _bytes_of(buf, pos, end)
-                        )
+                        _set_data(event, buf[pos:end] if type(buf) is bytes else _bytes_of(buf, pos, end))
                         self._pos = self._scan = end + len(self._delimiter)
                         self._frame_size = 0
                         return event
@@ -694,7 +690,9 @@ class Framer(OutputQueue):
                 return
             self._pos = self._scan = end + len(trailer)
             self._frame_size = 0
-            yield buf[pos + header_size : end] if type(buf) is bytes else _bytes_of(buf, pos + header_size, end)
+            yield (
+                buf[pos + header_size : end] if type(buf) is bytes else _bytes_of(buf, pos + header_size, end)
+            )
 
     def _check_trailer(self, buf: bytes | bytearray, at: int, kind: HeaderKind) -> None:
         """Raise MalformedFrame if the bytes from ``at`` already contradict the trailer."""

@@ -69,8 +69,10 @@ class AnyDelimiter:
             raise ValueError(f"payload would be cut at the delimiter {match.group()!r} at {match.start()}")
         for start in range(max(0, len(wire) - self.longest + 1), len(payload) + 1):
             if self.could_begin(wire[start:]):
-                raise ValueError(f"the end of this frame could run into the next one: {wire[start:]!r} "
-                                 "begins a longer delimiter")
+                raise ValueError(
+                    f"the end of this frame could run into the next one: {wire[start:]!r} "
+                    "begins a longer delimiter"
+                )
         return wire
 
     def could_begin(self, tail: bytes) -> bool:
@@ -117,8 +119,15 @@ class HeaderKind:
         return f"{type(self).__name__}({args})"
 
 
-_BYTEORDERS = {"big": "big", "little": "little", ">": "big", "!": "big", "<": "little",
-               "=": sys.byteorder, "@": sys.byteorder}
+_BYTEORDERS = {
+    "big": "big",
+    "little": "little",
+    ">": "big",
+    "!": "big",
+    "<": "little",
+    "=": sys.byteorder,
+    "@": sys.byteorder,
+}
 
 
 class LengthPrefix(HeaderKind):
@@ -216,7 +225,7 @@ class Netstring(HeaderKind):
                     raise MalformedFrame("netstring without a length before ':'")
                 return i + 1, int(data[:i])
             if not 48 <= byte <= 57:
-                raise MalformedFrame(f"netstring length has a non-digit {data[i:i + 1]!r} at {i}")
+                raise MalformedFrame(f"netstring length has a non-digit {data[i : i + 1]!r} at {i}")
             if i == 1 and data[0] == 48:
                 raise MalformedFrame(f"netstring length {data[:2]!r}... has a leading zero")
             if i == 20:

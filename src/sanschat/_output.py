@@ -15,7 +15,8 @@ the queue at most once.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Protocol, Union
+from collections.abc import Callable
+from typing import Protocol, Union
 
 from ._errors import ClosedError, ProducerError
 
@@ -170,9 +171,7 @@ class OutputQueue:
             self.push(producer)
             return
         if not callable(getattr(producer, "more", None)):
-            raise TypeError(
-                f"a producer needs a more() method; {type(producer).__name__} has none"
-            )
+            raise TypeError(f"a producer needs a more() method; {type(producer).__name__} has none")
         if self._closing:
             raise ClosedError("push_with_producer after close_when_done")
         was_idle = not self._queue
@@ -318,7 +317,7 @@ class OutputQueue:
             self._queue.popleft()
             error = ProducerError(producer, f"raised {exc!r}")
             error.__cause__ = exc  # spelled out: the compiled core (mypyc) drops "from"
-            raise error
+            raise error  # noqa: B904 (the cause is set above)
         chunk = _as_bytes(data)
         if chunk is None:
             self._queue.popleft()

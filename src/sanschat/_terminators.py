@@ -56,8 +56,10 @@ def check_terminator(term: object) -> tuple[Kind, Terminator]:
     if isinstance(term, (bytes, bytearray, memoryview)):
         delimiter = bytes(term)
         if not delimiter:
-            raise ValueError("an empty terminator would end a frame at every byte; "
-                             "use None to collect forever or 0 for an empty frame")
+            raise ValueError(
+                "an empty terminator would end a frame at every byte; "
+                "use None to collect forever or 0 for an empty frame"
+            )
         return Kind.DELIMITER, delimiter
     if isinstance(term, str):
         raise TypeError(f"terminator must be bytes, not str ({term!r}); encode it first")

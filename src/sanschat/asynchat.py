@@ -105,9 +105,7 @@ class async_chat(asyncore.dispatcher):
         if not term:
             self._framer.set_terminator(None)  # None, 0, b"": collect forever
         elif isinstance(term, str):
-            raise TypeError(
-                f"terminator must be bytes, not str ({term!r}); encode it or set use_encoding"
-            )
+            raise TypeError(f"terminator must be bytes, not str ({term!r}); encode it or set use_encoding")
         else:
             self._framer.set_terminator(term)
         self._applied = term

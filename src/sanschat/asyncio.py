@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
@@ -294,9 +295,7 @@ class FramedStream(FramerProtocol):
 # ------------------------------------------------------------------ helpers
 
 
-def _framer_factory(
-    terminator: Terminator, stream: bool, max_frame_size: int | None
-) -> Callable[[], Framer]:
+def _framer_factory(terminator: Terminator, stream: bool, max_frame_size: int | None) -> Callable[[], Framer]:
     return lambda: Framer(terminator, stream=stream, max_frame_size=max_frame_size)
 
 
@@ -330,9 +329,7 @@ async def open_connection(
     """Connect and return a :class:`FramedStream` framing with ``terminator``."""
     loop = asyncio.get_running_loop()
     make = _framer_factory(terminator, stream, max_frame_size)
-    _transport, protocol = await loop.create_connection(
-        lambda: FramedStream(make()), host, port, **kwargs
-    )
+    _transport, protocol = await loop.create_connection(lambda: FramedStream(make()), host, port, **kwargs)
     return protocol
 
 

@@ -21,8 +21,9 @@ import logging
 import selectors
 import socket
 from collections import deque
+from collections.abc import Callable
 from time import monotonic
-from typing import Any, Callable
+from typing import Any
 
 from ._framer import Framer
 from ._handler import Handler, deliver_events

@@ -29,9 +29,10 @@ Recordings are normalised so that they do not depend on the split: the
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame

@@ -24,15 +24,14 @@ Cancellation (trio's contract, kept):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 try:
     import trio
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "sanschat.trio needs trio, which is an extra: pip install 'sanschat[trio]'"
-    ) from error
+    raise ImportError("sanschat.trio needs trio, which is an extra: pip install 'sanschat[trio]'") from error
 
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer

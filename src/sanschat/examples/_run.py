@@ -8,7 +8,7 @@ classes; this module is the only place that knows about loops. A server prints
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 from .._handler import Handler
 

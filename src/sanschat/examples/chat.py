@@ -9,7 +9,7 @@ Run: ``python -m sanschat.examples.chat --backend asyncio --port 8025``.
 
 from __future__ import annotations
 
-from .. import FrameTooLarge, Framer, Handler
+from .. import Framer, FrameTooLarge, Handler
 
 
 class Room:
