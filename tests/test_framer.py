@@ -119,12 +119,29 @@ def test_whole_count_waits_for_all_its_bytes() -> None:
     assert f.next_event() == Frame(b"abcdef")
 
 
-def test_count_larger_than_the_limit_is_refused_in_whole_mode() -> None:
+def test_a_whole_mode_count_larger_than_the_limit_is_a_frame_too_large() -> None:
+    """A count usually comes from the peer (a Content-Length): past the limit it
+    is refused like any oversized frame, its bytes skipped and counted, and
+    what follows is read under the terminator set afterwards."""
     f = Framer(b"\n", max_frame_size=100)
-    with pytest.raises(ValueError, match="max_frame_size=100"):
-        f.set_terminator(101)
-    f.set_terminator(101, stream=True)  # streamed, a count is its own bound
+    f.set_terminator(101)
+    f.receive_data(b"x" * 60)
+    with pytest.raises(FrameTooLarge, match="a frame of 101 bytes was announced") as caught:
+        f.next_event()
+    assert (caught.value.limit, caught.value.size, caught.value.announced) == (100, 101, True)
+    assert f.get_terminator() is None  # the count frame is over, as if read
+    f.set_terminator(b"\n")
+    f.receive_data(b"y" * 41 + b"next\n")
+    assert events(f) == [Frame(b"next"), NEED_DATA]
+    assert f.bytes_discarded == 101
+
+
+def test_a_streamed_count_is_its_own_bound() -> None:
+    f = Framer(b"\n", max_frame_size=100)
+    f.set_terminator(101, stream=True)
     assert f.get_terminator() == 101
+    f.receive_data(b"x" * 101)
+    assert events(f) == [Frame(b"x" * 101), NEED_DATA]
 
 
 # --------------------------------------------------------------------- None

@@ -88,7 +88,7 @@ def test_ten_mib_one_byte_at_a_time_is_linear() -> None:
     framer.receive_data(b"xx")
     framer.receive_data(byte)  # a bytearray from here on
     assert framer.next_event() is NEED_DATA
-    buffer_id = id(framer._buf)
+    buffer_id = id(framer._rx.buf)
 
     receive = framer.receive_data
     next_event = framer.next_event
@@ -96,10 +96,10 @@ def test_ten_mib_one_byte_at_a_time_is_linear() -> None:
         receive(byte)
         if not i & 0xFFFF:
             assert next_event() is NEED_DATA
-            assert framer._scan >= framer.pending_input - 4  # resumes at the end
-            assert id(framer._buf) == buffer_id
+            assert framer._rx.scan >= framer.pending_input - 4  # resumes at the end
+            assert id(framer._rx.buf) == buffer_id
     # One buffer, grown in place (amortised), is all the memory held.
-    assert sys.getsizeof(framer._buf) < 1.25 * size
+    assert sys.getsizeof(framer._rx.buf) < 1.25 * size
     framer.receive_data(b"\r\n.\r\n")
     (frame,) = drain(framer)
     assert frame == Frame(b"x" * size)
@@ -244,11 +244,21 @@ def test_a_count_far_beyond_the_data_then_eof() -> None:
     assert drain(framer) == [EndOfStream(b"")]
 
 
-def test_a_whole_count_beyond_the_limit_is_refused() -> None:
-    """Input: set_terminator(10**9) in whole mode with the default limit.
-    Required: ValueError at the call (it could never be held)."""
-    with pytest.raises(ValueError, match="max_frame_size"):
-        Framer(b"\n").set_terminator(10**9)
+def test_a_whole_count_beyond_the_limit_is_refused_and_skipped() -> None:
+    """Input: set_terminator(10**9) in whole mode with the default limit (a
+    peer's Content-Length), then a gigabyte's worth of bytes announced.
+    Required: FrameTooLarge at once, before any of it is held; the bytes are
+    skipped and counted as they arrive, never buffered."""
+    framer = Framer(b"\n")
+    framer.set_terminator(10**9)
+    with pytest.raises(FrameTooLarge, match="announced"):
+        framer.next_event()
+    chunk = b"x" * 65536
+    for _ in range(64):
+        framer.receive_data(chunk)
+        assert framer.next_event() is NEED_DATA
+        assert framer.pending_input == 0
+    assert framer.bytes_discarded == 64 * 65536
 
 
 def test_eof_in_the_middle_of_a_terminator() -> None:

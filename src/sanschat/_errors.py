@@ -22,10 +22,17 @@ class FrameTooLarge(FramingError):
     error, so what was delivered does not depend on the chunking either.
     """
 
-    def __init__(self, limit: int, size: int) -> None:
-        super().__init__(f"frame exceeds max_frame_size={limit}: {size} bytes without a terminator")
+    def __init__(self, limit: int, size: int, *, announced: bool = False) -> None:
+        if announced:
+            problem = f"a frame of {size} bytes was announced"
+        else:
+            problem = f"{size} bytes without a terminator"
+        super().__init__(f"frame exceeds max_frame_size={limit}: {problem}")
         self.limit = limit
         self.size = size
+        #: Whether ``size`` was announced (a length prefix, a count) rather than
+        #: counted as it arrived.
+        self.announced = announced
 
 
 class MalformedFrame(FramingError):

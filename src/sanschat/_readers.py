@@ -1,0 +1,447 @@
+"""One reader per terminator kind, looked up in :data:`READERS` by kind.
+
+A reader knows how one kind of frame ends, and nothing else: ``frame(framer)``
+finds the next complete frame in the framer's receive buffer, the ONE way both
+``next_event()`` and ``payloads()`` find frames; ``partial(framer)`` gives the
+event when there is none. What the limit allows, what a refused frame's rest
+is, and what the end of the stream gives are the Framer's policy
+(``_check_limit``, ``_over_limit``, ``_refuse``, ``_malformed``, ``_wait``); a
+reader only reports sizes to it. A reader that refuses a frame hands the Framer a *skipper*
+(``skip(framer) -> done``) that knows where that frame ends, so the skip goes
+on whatever terminator is set afterwards.
+
+Readers hold only the state of the frame in progress; the buffer, the limit
+and the frame's size so far belong to the Framer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, Union
+
+from ._errors import FrameTooLarge, MalformedFrame
+from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data, _set_terminator
+from ._kinds import AnyDelimiter, HeaderKind
+from ._terminators import Kind, Terminator, longest_prefix_at_end
+
+if TYPE_CHECKING:  # annotations only: at run time readers never import the Framer
+    from ._framer import Framer
+
+__all__ = [
+    "InputEvent",
+    "Reader",
+    "DelimiterReader",
+    "CountReader",
+    "ForeverReader",
+    "AnyDelimiterReader",
+    "HeaderReader",
+    "ByteSkipper",
+    "Skipper",
+    "READERS",
+    "delimiter_reader",
+]
+
+#: What ``Framer.next_event`` returns.
+InputEvent = Union[Frame, Data, EndOfStream, type[NEED_DATA]]
+
+_new = object.__new__
+
+
+class Skipper(Protocol):
+    """Knows where a refused frame ends."""
+
+    def skip(self, f: Framer) -> bool:
+        """Drop what is held of the refused frame; True once all of it is gone."""
+        ...
+
+
+class ByteSkipper:
+    """Skips the rest of a refused frame whose length was announced (a count
+    or a header kind): a number of bytes, whatever they are."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+
+    def skip(self, f: Framer) -> bool:
+        """Drop what is held of the refused frame; True once all of it is gone."""
+        rx = f._rx
+        dropped = min(self.left, len(rx.buf) - rx.pos)
+        f.bytes_discarded += dropped
+        rx.drop(dropped)
+        self.left -= dropped
+        return not self.left
+
+
+class Reader:
+    """Base of the readers: how frames of one kind end.
+
+    Two steps, so that ``payloads()`` can ask for frames only: :meth:`frame`
+    returns the next frame if one is complete, with no other effect than
+    raising the error that is the next event; :meth:`partial`, asked only
+    after ``frame`` said None, gives the event that is not a frame (Data,
+    the end of the stream, NEED_DATA)."""
+
+    def terminator(self) -> Terminator:
+        """What ``Framer.get_terminator()`` says while this reader is in force."""
+        return None
+
+    def abandoned(self) -> int:
+        """Framing bytes the frame in progress has consumed (a streamed header):
+        counted as discarded when that frame is dropped."""
+        return 0
+
+    def frame(self, f: Framer) -> Frame | None:
+        """The next frame if it is complete, else None."""
+        return None
+
+    def partial(self, f: Framer) -> InputEvent:
+        """The next event when :meth:`frame` has just said None."""
+        return f._wait()
+
+    def encode(self, payload: bytes) -> bytes:
+        """``payload`` framed the way this reader reads it (``push_frame``)."""
+        raise TypeError(f"the terminator {self.terminator()!r} adds no framing to output; use push")
+
+
+class DelimiterReader(Reader):
+    """A frame ends at the first occurrence of a bytes delimiter. Stateless:
+    one per delimiter is shared (see :func:`delimiter_reader`)."""
+
+    def __init__(self, delimiter: bytes) -> None:
+        self.delimiter = delimiter
+
+    def terminator(self) -> Terminator:
+        return self.delimiter
+
+    def frame(self, f: Framer) -> Frame | None:
+        rx = f._rx
+        buf = rx.buf
+        delimiter = self.delimiter
+        end = buf.find(delimiter, rx.scan)
+        pos = rx.pos
+        if end >= 0:
+            size = end - pos + f._frame_size
+            if size > f._limit:
+                f._check_limit(size, self)
+                return None
+            if f._window >= f._BATCH_FROM and end + len(delimiter) < len(buf):
+                first = f._start_batch(delimiter, end)
+                if first is not None:
+                    return first
+            rx.pos = rx.scan = end + len(delimiter)
+            f._frame_size = 0
+            event = _new(Frame)
+            _set_data(event, buf[pos:end] if type(buf) is bytes else rx.take(pos, end))
+            return event
+        # No delimiter yet: no later search needs to look before ``scan``.
+        scan = len(buf) - len(delimiter) + 1
+        if scan > pos:
+            rx.scan = scan
+            size = scan - pos + f._frame_size
+            if size > f._limit:
+                f._check_limit(size, self)
+                return None
+        return None
+
+    def partial(self, f: Framer) -> InputEvent:
+        rx = f._rx
+        buf = rx.buf
+        pos = rx.pos
+        delimiter = self.delimiter
+        end = buf.find(delimiter, rx.scan)
+        size = (end if end >= 0 else max(pos, rx.scan)) - pos + f._frame_size
+        if size > f._limit:  # streamed: its first bytes go out before the error
+            return f._over_limit(size, self)
+        if f._eof or not f._stream:
+            return f._wait()
+        release = len(buf) - pos - longest_prefix_at_end(buf, pos, delimiter)
+        release = min(release, f._limit - f._frame_size)  # never past the limit
+        return f._release(release) if release > 0 else NEED_DATA
+
+    def skip(self, f: Framer) -> bool:
+        """Drop a refused frame's bytes through its delimiter; True once found."""
+        rx = f._rx
+        buf = rx.buf
+        pos = rx.pos
+        end = buf.find(self.delimiter, rx.scan)
+        after = end + len(self.delimiter) if end >= 0 else max(pos, len(buf) - len(self.delimiter) + 1)
+        f.bytes_discarded += after - pos
+        rx.pos = rx.scan = after
+        return end >= 0
+
+    def encode(self, payload: bytes) -> bytes:
+        if self.delimiter in payload:
+            raise ValueError(f"payload contains the delimiter {self.delimiter!r}")
+        return payload + self.delimiter
+
+
+_shared_delimiter_readers: dict[bytes, DelimiterReader] = {}
+
+
+def delimiter_reader(delimiter: bytes) -> DelimiterReader:
+    """The shared reader for ``delimiter`` (setting a terminator allocates nothing)."""
+    reader = _shared_delimiter_readers.get(delimiter)
+    if reader is None:
+        if len(_shared_delimiter_readers) >= 256:  # bounded, whatever a program sets
+            _shared_delimiter_readers.clear()
+        reader = _shared_delimiter_readers[delimiter] = DelimiterReader(delimiter)
+    return reader
+
+
+class CountReader(Reader):
+    """A frame of a fixed number of bytes; afterwards the terminator is None."""
+
+    def __init__(self, count: int) -> None:
+        self.remaining = count
+
+    def terminator(self) -> Terminator:
+        return self.remaining
+
+    def frame(self, f: Framer) -> Frame | None:
+        remaining = self.remaining
+        if remaining > f._limit and not f._stream:
+            # Announced by the peer, as a rule (a Content-Length): refused before
+            # any of it is held, and skipped, like an announced header length.
+            f._reader = FOREVER
+            f._refuse(ByteSkipper(remaining), FrameTooLarge(f._limit, remaining, announced=True))
+        rx = f._rx
+        pos = rx.pos
+        end = pos + remaining
+        if end > len(rx.buf):
+            return None
+        f._reader = FOREVER
+        return f._frame(pos, end, end)
+
+    def partial(self, f: Framer) -> InputEvent:
+        rx = f._rx
+        pos = rx.pos
+        size = len(rx.buf)
+        if f._eof or not f._stream or size == pos:
+            return f._wait()
+        # A streamed count is its own bound: what is here goes out at once.
+        self.remaining -= size - pos
+        rx.pos = rx.scan = size
+        piece = _new(Data)
+        _set_data(piece, rx.take(pos, size))
+        return piece
+
+
+class ForeverReader(Reader):
+    """``None``: no frame ever ends; every byte is Data as it arrives."""
+
+    def partial(self, f: Framer) -> InputEvent:
+        rx = f._rx
+        pos = rx.pos
+        size = len(rx.buf)
+        if f._eof or size == pos:
+            return f._wait()
+        rx.pos = rx.scan = size
+        piece = _new(Data)
+        _set_data(piece, rx.take(pos, size))
+        return piece
+
+
+#: The one reader for ``None`` (it holds no state).
+FOREVER = ForeverReader()
+
+
+class AnyDelimiterReader(Reader):
+    """A frame ends at the earliest of several delimiters (the longest at one
+    position); ``Frame.terminator`` says which."""
+
+    def __init__(self, kind: AnyDelimiter) -> None:
+        self.kind = kind
+
+    def terminator(self) -> Terminator:
+        return self.kind
+
+    def _find(self, f: Framer) -> tuple[int, int]:
+        """The earliest match that more input cannot change, as ``(start, end)``;
+        else ``(-1, hold)``: no frame ends before ``hold``, and a delimiter may
+        still begin there."""
+        rx = f._rx
+        buf = rx.buf
+        kind = self.kind
+        size = len(buf)
+        match = kind.pattern.search(buf, rx.scan)
+        limit = match.start() if match else size
+        if not f._eof:
+            # Near the end, a longer delimiter may still begin at or before the
+            # match: then the answer waits for more bytes, whatever the split.
+            for start in range(max(rx.scan, size - kind.longest + 1), min(limit + 1, size)):
+                if kind.could_begin(bytes(buf[start:])):
+                    return -1, start
+        if match is not None:
+            return match.start(), match.end()
+        return -1, size
+
+    def frame(self, f: Framer) -> Frame | None:
+        start, end = self._find(f)
+        rx = f._rx
+        pos = rx.pos
+        size = (start if start >= 0 else end) - pos + f._frame_size
+        if size > f._limit:
+            f._check_limit(size, self)
+            return None
+        if start < 0:
+            return None
+        frame = f._frame(pos, start, end)
+        _set_terminator(frame, bytes(rx.buf[start:end]))
+        return frame
+
+    def partial(self, f: Framer) -> InputEvent:
+        start, end = self._find(f)
+        hold = start if start >= 0 else end  # no frame ends before it
+        rx = f._rx
+        pos = rx.pos
+        size = hold - pos + f._frame_size
+        if size > f._limit:  # streamed: its first bytes go out before the error
+            return f._over_limit(size, self)
+        if f._stream and hold > pos and not f._eof:
+            return f._release(hold - pos)
+        return f._wait()
+
+    def skip(self, f: Framer) -> bool:
+        """Drop a refused frame through its delimiter; True once found."""
+        start, end = self._find(f)
+        rx = f._rx
+        f.bytes_discarded += end - rx.pos
+        rx.pos = rx.scan = end
+        return start >= 0
+
+    def encode(self, payload: bytes) -> bytes:
+        return self.kind.encode(payload)
+
+
+class HeaderReader(Reader):
+    """A header announces the payload's length; a fixed trailer may follow.
+
+    In whole mode the frame is held until complete; streamed, the header is
+    consumed as soon as it parses and the payload goes out as Data, the
+    trailer judged after it. A streamed frame abandoned part way (a bad
+    trailer, the end of the stream) has its consumed header counted in
+    ``bytes_discarded``, so every byte is still accounted for.
+    """
+
+    def __init__(self, kind: HeaderKind) -> None:
+        self.kind = kind
+        self.header: tuple[int, int] | None = None  # parsed, not consumed (whole mode)
+        self.payload_left = -1  # streaming a payload whose header is consumed
+        self.header_consumed = 0  # that header's size
+
+    def terminator(self) -> Terminator:
+        return self.kind
+
+    def abandoned(self) -> int:
+        return self.header_consumed
+
+    def frame(self, f: Framer) -> Frame | None:
+        kind = self.kind
+        trailer = kind.trailer
+        rx = f._rx
+        buf = rx.buf
+        pos = rx.pos
+        held = len(buf) - pos
+        if self.payload_left >= 0:  # streaming a payload, header consumed
+            left = self.payload_left
+            end = pos + left
+            if held >= left + len(trailer) and buf[end : end + len(trailer)] == trailer:
+                self.payload_left = -1
+                self.header_consumed = 0
+                return f._frame(pos, end, end + len(trailer))
+            if not (left and held):  # no payload byte to go out first: judge the trailer
+                self._check_trailer(f, end)
+            return None
+        header = self.header
+        if header is None:
+            if not held:
+                return None
+            head = buf[pos : pos + kind.max_header]
+            try:
+                header = kind.parse_header(head if type(head) is bytes else bytes(head))
+            except MalformedFrame as error:
+                f._malformed(error)
+            if header is None:
+                if held >= kind.max_header:
+                    f._malformed(MalformedFrame(f"no complete header within {kind.max_header} bytes"))
+                return None
+            header = self._checked(header)
+            header_size, payload_size = header
+            if payload_size > f._limit:  # before any of it is held
+                skipper = ByteSkipper(header_size + payload_size + len(trailer))
+                f._refuse(skipper, FrameTooLarge(f._limit, payload_size, announced=True))
+            if f._stream:
+                rx.drop(header_size)
+                self.payload_left = payload_size
+                self.header_consumed = header_size
+                return self.frame(f)
+            self.header = header
+        header_size, payload_size = header
+        end = pos + header_size + payload_size
+        if trailer:
+            self._check_trailer(f, end)
+        if end + len(trailer) > len(buf):
+            return None
+        self.header = None
+        return f._frame(pos + header_size, end, end + len(trailer))
+
+    def partial(self, f: Framer) -> InputEvent:
+        rx = f._rx
+        held = len(rx.buf) - rx.pos
+        left = self.payload_left
+        if left > 0 and held:  # payload bytes go out before the trailer is judged
+            release = min(left, held)
+            self.payload_left = left - release
+            return f._release(release)
+        if f._eof and left >= 0:  # the frame never ends: its header is accounted for here
+            f.bytes_discarded += self.header_consumed
+            self.payload_left = -1
+            self.header_consumed = 0
+        return f._wait()
+
+    def _checked(self, header: object) -> tuple[int, int]:
+        """``parse_header``'s answer, or a ValueError naming the kind and the value."""
+        if (
+            type(header) is tuple
+            and len(header) == 2
+            and type(header[0]) is int
+            and type(header[1]) is int
+            and header[0] >= 1
+            and header[1] >= 0
+        ):
+            return header
+        raise ValueError(
+            f"{self.kind!r}.parse_header returned {header!r}; it must return None or "
+            "(header_length >= 1, payload_length >= 0)"
+        )
+
+    def _check_trailer(self, f: Framer, at: int) -> None:
+        """MalformedFrame if the bytes from ``at`` already contradict the trailer."""
+        trailer = self.kind.trailer
+        buf = f._rx.buf
+        if trailer and at < len(buf):
+            present = buf[at : at + len(trailer)]
+            if not trailer.startswith(present):
+                f.bytes_discarded += self.header_consumed  # the abandoned frame's header
+                self.header_consumed = 0
+                self.payload_left = -1
+                f._malformed(
+                    MalformedFrame(f"expected {trailer!r} after the payload, got {bytes(present)!r}")
+                )
+
+    def encode(self, payload: bytes) -> bytes:
+        return self.kind.encode(payload)
+
+
+def _forever(_: object) -> Reader:
+    return FOREVER
+
+
+#: The reader for each kind of terminator, built from the terminator's value.
+READERS: dict[Kind, Callable[..., Reader]] = {
+    Kind.DELIMITER: delimiter_reader,
+    Kind.COUNT: CountReader,
+    Kind.FOREVER: _forever,
+    Kind.ANY: AnyDelimiterReader,
+    Kind.HEADER: HeaderReader,
+}
