@@ -18,7 +18,15 @@ ext_modules = []
 if os.environ.get("SANSCHAT_COMPILE") == "1":
     from mypyc.build import mypycify
 
-    ext_modules = mypycify(["src/sanschat/_output.py", "src/sanschat/_framer.py"], opt_level="3")
+    ext_modules = mypycify(
+        [
+            "src/sanschat/_output.py",
+            "src/sanschat/_buffer.py",
+            "src/sanschat/_readers.py",
+            "src/sanschat/_framer.py",
+        ],
+        opt_level="3",
+    )
 
 # A build directory of its own, so that a later pure build never packs these modules.
 setup(ext_modules=ext_modules, options={"build": {"build_base": "build-compiled"}} if ext_modules else {})

@@ -254,8 +254,13 @@ class Framer(OutputQueue):
                 continue
             if self._skipper is not None and not self._skip():
                 return
-            frame = self._reader.frame(self)
-            if frame is None:
+            reader = self._reader
+            if reader.has_bulk:
+                yield from reader.bulk(self)
+                if self._reader is not reader or self._batch is not None:
+                    continue  # changed by the consumer meanwhile
+            frame = reader.frame(self)
+            if type(frame) is not Frame:
                 return
             yield frame.data
 

@@ -16,12 +16,12 @@ and the frame's size so far belong to the Framer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, Union
 
 from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data, _set_terminator
-from ._kinds import AnyDelimiter, HeaderKind
+from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix
 from ._terminators import Kind, Terminator, longest_prefix_at_end
 
 if TYPE_CHECKING:  # annotations only: at run time readers never import the Framer
@@ -90,13 +90,22 @@ class Reader:
         counted as discarded when that frame is dropped."""
         return 0
 
-    def frame(self, f: Framer) -> Frame | None:
-        """The next frame if it is complete, else None."""
+    def frame(self, f: Framer) -> Frame | type[NEED_DATA] | None:
+        """The next frame if it is complete, else None (or NEED_DATA when
+        :meth:`partial` would only say that)."""
         return None
 
     def partial(self, f: Framer) -> InputEvent:
         """The next event when :meth:`frame` has just said None."""
         return f._wait()
+
+    #: Whether :meth:`bulk` has a fast path worth calling from ``payloads()``.
+    has_bulk = False
+
+    def bulk(self, f: Framer) -> Iterator[bytes]:
+        """The payloads of the frames :meth:`frame` would give, found faster;
+        returns at anything unusual, for :meth:`frame` to decide."""
+        return iter(())
 
     def encode(self, payload: bytes) -> bytes:
         """``payload`` framed the way this reader reads it (``push_frame``)."""
@@ -113,7 +122,7 @@ class DelimiterReader(Reader):
     def terminator(self) -> Terminator:
         return self.delimiter
 
-    def frame(self, f: Framer) -> Frame | None:
+    def frame(self, f: Framer) -> Frame | type[NEED_DATA] | None:
         rx = f._rx
         buf = rx.buf
         delimiter = self.delimiter
@@ -141,18 +150,22 @@ class DelimiterReader(Reader):
             if size > f._limit:
                 f._check_limit(size, self)
                 return None
-        return None
+        if f._stream or f._eof:
+            return None
+        return NEED_DATA  # the trickle path: a whole frame still incomplete
 
     def partial(self, f: Framer) -> InputEvent:
+        if not f._stream:  # whole mode: frame() has raised if the frame is too large
+            return f._wait()
         rx = f._rx
         buf = rx.buf
         pos = rx.pos
         delimiter = self.delimiter
         end = buf.find(delimiter, rx.scan)
         size = (end if end >= 0 else max(pos, rx.scan)) - pos + f._frame_size
-        if size > f._limit:  # streamed: its first bytes go out before the error
+        if size > f._limit:  # its first bytes go out before the error
             return f._over_limit(size, self)
-        if f._eof or not f._stream:
+        if f._eof:
             return f._wait()
         release = len(buf) - pos - longest_prefix_at_end(buf, pos, delimiter)
         release = min(release, f._limit - f._frame_size)  # never past the limit
@@ -301,6 +314,28 @@ class AnyDelimiterReader(Reader):
             return f._release(hold - pos)
         return f._wait()
 
+    has_bulk = True
+
+    def bulk(self, f: Framer) -> Iterator[bytes]:
+        """One search and one slice per frame, while the match lies far enough
+        from the end that no longer delimiter could still begin before it."""
+        kind = self.kind
+        search = kind.pattern.search
+        longest = kind.longest
+        rx = f._rx
+        while f._reader is self and f._skipper is None:
+            buf = rx.buf
+            pos = rx.pos
+            match = search(buf, rx.scan)
+            if match is None:
+                return
+            start = match.start()
+            if start > len(buf) - longest or start - pos + f._frame_size > f._limit:
+                return
+            rx.pos = rx.scan = match.end()
+            f._frame_size = 0
+            yield buf[pos:start] if type(buf) is bytes else rx.take(pos, start)
+
     def skip(self, f: Framer) -> bool:
         """Drop a refused frame through its delimiter; True once found."""
         start, end = self._find(f)
@@ -328,6 +363,7 @@ class HeaderReader(Reader):
         self.header: tuple[int, int] | None = None  # parsed, not consumed (whole mode)
         self.payload_left = -1  # streaming a payload whose header is consumed
         self.header_consumed = 0  # that header's size
+        self.has_bulk = type(kind) is LengthPrefix and not kind.includes_prefix
 
     def terminator(self) -> Terminator:
         return self.kind
@@ -398,6 +434,28 @@ class HeaderReader(Reader):
             self.payload_left = -1
             self.header_consumed = 0
         return f._wait()
+
+    def bulk(self, f: Framer) -> Iterator[bytes]:
+        """A plain LengthPrefix in whole mode, the common binary protocol: one
+        int.from_bytes and one slice per frame, no parse_header call."""
+        kind = self.kind
+        assert isinstance(kind, LengthPrefix)
+        width = kind.width
+        byteorder = kind.byteorder
+        from_bytes = int.from_bytes
+        rx = f._rx
+        while f._reader is self and not f._stream and self.header is None and f._skipper is None:
+            buf = rx.buf
+            pos = rx.pos
+            start = pos + width
+            if start > len(buf):
+                return
+            end = start + from_bytes(buf[pos:start], byteorder)
+            if end > len(buf) or end - start > f._limit:
+                return
+            rx.pos = rx.scan = end
+            f._frame_size = 0
+            yield buf[start:end] if type(buf) is bytes else rx.take(start, end)
 
     def _checked(self, header: object) -> tuple[int, int]:
         """``parse_header``'s answer, or a ValueError naming the kind and the value."""
