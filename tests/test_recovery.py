@@ -5,9 +5,12 @@ reproducers an attacker found, named after what must hold."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sanschat import (
     NEED_DATA,
+    AnyDelimiter,
     Data,
     EndOfStream,
     Frame,
@@ -16,7 +19,9 @@ from sanschat import (
     LengthPrefix,
     MalformedFrame,
     Netstring,
+    Varint,
 )
+from sanschat.testing import chunkings
 
 from .helpers import drain
 
@@ -150,3 +155,73 @@ def test_no_change_after_a_refusal_brings_the_refused_bytes_back(switch: object)
     f.receive_data(b"")
     assert b"secret" not in b"".join(getattr(e, "data", b"") for e in drain(f))
     assert f.bytes_discarded == len(b"secret-command\n")
+
+
+# ------------------------------------------------ the property behind them all
+
+LIMIT = 4
+REFUSED = b"X" * (LIMIT + 3)  # "X" appears nowhere else in these inputs
+
+
+def refused_frame(kind: str) -> tuple[object, bytes]:
+    """A terminator, and the bytes of one frame it must refuse at LIMIT."""
+    if kind == "delimiter":
+        return b"\n", REFUSED + b"\n"
+    if kind == "any":
+        return AnyDelimiter(b"\r\n", b"\n"), REFUSED + b"\r\n"
+    if kind == "count":
+        return len(REFUSED), REFUSED
+    if kind == "netstring":
+        return Netstring(), Netstring().encode(REFUSED)
+    return LengthPrefix(2), LengthPrefix(2).encode(REFUSED)
+
+
+after_terminators = st.one_of(
+    st.sampled_from([b"\n", b"\r\n", b"X", b"XX"]),
+    st.integers(0, 12),
+    st.none(),
+    st.sampled_from([AnyDelimiter(b"\n", b"X"), LengthPrefix(1), Netstring(), Varint()]),
+)
+
+
+@given(
+    kind=st.sampled_from(["delimiter", "any", "count", "netstring", "length"]),
+    switches=st.lists(st.tuples(after_terminators, st.booleans(), st.one_of(st.none(), st.integers(0, 64)))),
+    after=st.binary(max_size=40).map(lambda b: b.replace(b"X", b"")),
+    data=st.data(),
+)
+def test_no_byte_of_a_refused_frame_is_ever_delivered(
+    kind: str, switches: list[tuple[object, bool, int | None]], after: bytes, data: st.DataObject
+) -> None:
+    """Whatever terminator, delivery mode or limit is set after the refusal
+    (each after one more event), and however the bytes are split, the refused
+    frame's bytes are skipped and counted, never framed."""
+    terminator, frame = refused_frame(kind)
+    f = Framer(terminator, max_frame_size=LIMIT)  # type: ignore[arg-type]
+    delivered: list[bytes] = []
+    refused = False
+    steps = iter(switches)
+    for chunk in [*data.draw(chunkings(frame + after)), b""]:
+        f.receive_data(chunk)
+        while True:
+            try:
+                event = f.next_event()
+            except FrameTooLarge:
+                refused = True
+                event = None
+            except MalformedFrame:
+                event = None
+            if event is NEED_DATA:
+                break
+            if event is not None:
+                delivered.append(event.data)  # type: ignore[union-attr]
+                if type(event) is EndOfStream:
+                    break
+            if refused:
+                step = next(steps, None)
+                if step is not None:
+                    f.set_terminator(step[0], stream=step[1])  # type: ignore[arg-type]
+                    f.max_frame_size = step[2]
+    assert refused
+    assert b"X" not in b"".join(delivered)
+    assert f.bytes_discarded >= len(REFUSED)

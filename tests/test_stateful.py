@@ -10,7 +10,20 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer
+from sanschat import (
+    NEED_DATA,
+    AnyDelimiter,
+    Data,
+    EndOfStream,
+    Frame,
+    Framer,
+    FrameTooLarge,
+    HeaderKind,
+    LengthPrefix,
+    MalformedFrame,
+    Netstring,
+    Varint,
+)
 from sanschat._terminators import Terminator
 
 chunks = st.lists(st.sampled_from([b"a", b"b", b"\r", b"\n"]), min_size=1, max_size=12).map(b"".join)
@@ -152,3 +165,114 @@ class FramerMachine(RuleBasedStateMachine):
 
 FramerMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 test_framer_state_machine = FramerMachine.TestCase
+
+
+# ------------------------------------------------------------------ recovery
+
+# Every kind, with a small limit, so refusals and malformed frames are common.
+recovery_terminators = st.one_of(
+    st.sampled_from([b"\n", b"ab", b"aab"]),
+    st.integers(0, 9),
+    st.none(),
+    st.sampled_from([AnyDelimiter(b"\n", b"ab"), LengthPrefix(1), Netstring(), Varint()]),
+)
+recovery_chunks = st.lists(
+    st.sampled_from([b"a", b"b", b"\n", b"\x03", b"\x09", b"1", b"3", b":", b","]), min_size=1, max_size=12
+).map(b"".join)
+
+
+class RecoveryMachine(RuleBasedStateMachine):
+    """Errors, then any terminator, limit or discard, then more input: after
+    every step each byte received is delivered, consumed as framing, counted
+    in ``bytes_discarded`` or still pending, exactly once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.framer = Framer(b"\n", max_frame_size=4)
+        self.term: object = b"\n"
+        self.received = 0
+        self.delivered = 0
+        self.framing = 0
+        self.in_frame = b""  # payload released as Data in the frame in progress
+        self.ended = False
+
+    @precondition(lambda self: not self.framer.eof_received)
+    @rule(chunk=recovery_chunks)
+    def receive(self, chunk: bytes) -> None:
+        self.framer.receive_data(chunk)
+        self.received += len(chunk)
+
+    @precondition(lambda self: not self.framer.eof_received and self.received > 40)
+    @rule()
+    def eof(self) -> None:
+        self.framer.receive_data(b"")
+
+    @rule(terminator=recovery_terminators, stream=st.booleans())
+    def set_terminator(self, terminator: Terminator, stream: bool) -> None:
+        self.framer.set_terminator(terminator, stream=stream)
+        self.term = terminator
+
+    @rule(limit=st.one_of(st.none(), st.integers(0, 12)))
+    def set_limit(self, limit: int | None) -> None:
+        self.framer.max_frame_size = limit
+
+    @rule()
+    def discard(self) -> None:
+        self.framer.discard_buffers()
+        self.in_frame = b""
+
+    def account(self, event: object) -> None:
+        self.delivered += len(event.data)  # type: ignore[attr-defined]
+        if type(event) is Data:
+            self.in_frame += event.data
+        elif type(event) is Frame:
+            payload, self.in_frame = self.in_frame + event.data, b""
+            if isinstance(self.term, bytes):
+                self.framing += len(self.term)
+            elif isinstance(self.term, AnyDelimiter):
+                assert event.terminator in self.term.delimiters
+                self.framing += len(event.terminator)  # type: ignore[arg-type]
+            elif isinstance(self.term, HeaderKind):
+                self.framing += len(self.term.encode(payload)) - len(payload)
+            else:
+                self.term = None  # a count completed
+        else:
+            assert type(event) is EndOfStream
+            assert not self.ended or event.data == b""
+            self.ended = True
+
+    def failed(self, error: Exception) -> None:
+        self.in_frame = b""
+        if isinstance(error, MalformedFrame) or (
+            isinstance(error, FrameTooLarge) and isinstance(self.term, int)
+        ):
+            self.term = None  # the rest is Data / the refused count is over
+
+    @rule(limit=st.integers(1, 6), use_payloads=st.booleans())
+    def read(self, limit: int, use_payloads: bool) -> None:
+        for _ in range(limit):
+            try:
+                # (payloads() does not say which of an AnyDelimiter's ended a frame)
+                if use_payloads and not isinstance(self.term, AnyDelimiter):
+                    for payload in islice(self.framer.payloads(), limit):
+                        self.account(Frame(payload))
+                event = self.framer.next_event()
+            except (FrameTooLarge, MalformedFrame) as error:
+                self.failed(error)
+                continue
+            if event is NEED_DATA:
+                return
+            self.account(event)
+
+    @invariant()
+    def every_byte_is_accounted_for_once(self) -> None:
+        framer = self.framer
+        in_flight = framer._reader.abandoned()  # a streamed header consumed, its frame not over
+        assert (
+            self.delivered + self.framing + framer.bytes_discarded + framer.pending_input + in_flight
+            == self.received
+        )
+
+
+RecoveryMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+test_recovery_state_machine = RecoveryMachine.TestCase

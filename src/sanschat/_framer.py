@@ -132,6 +132,9 @@ class Framer(OutputQueue):
             raise TypeError(f"stream must be a bool or None, not {type(stream).__name__}")
         if self._batch is not None:
             self._settle_batch()
+        # A streamed header frame given up part way: its consumed header is
+        # accounted for (the frame goes on under the new terminator).
+        self.bytes_discarded += self._reader.abandoned()
         # The usual values skip the full validation of check_terminator.
         if type(terminator) is bytes and terminator:
             self._reader = delimiter_reader(terminator)
