@@ -15,9 +15,10 @@ class FrameTooLarge(FramingError):
     Raised once, by ``next_event`` (or the ``payloads`` iterator), at the frame that
     is too large, as soon as the bytes held prove it, whatever the chunking. The
     frames before it have all been delivered. Afterwards the Framer skips the rest
-    of the oversized frame up to and including its terminator (counted in
-    ``Framer.bytes_discarded``) and goes on with the next frame, so the tail of
-    the oversized frame is never read as a frame of its own. In streaming mode
+    of the oversized frame up to and including its terminator, or its announced
+    length (counted in ``Framer.bytes_discarded``), and goes on with the next
+    frame, so the tail of the oversized frame is never read as a frame of its
+    own: a terminator or limit set meanwhile applies after that frame. In streaming mode
     the frame's first ``max_frame_size`` bytes are given as ``Data`` before the
     error, so what was delivered does not depend on the chunking either.
     """
