@@ -61,7 +61,7 @@ def main() -> int:
         for label, src in order if n % 2 == 0 else order[::-1]:
             for case, seconds in one_round(src, only).items():
                 times[label].setdefault(case, []).append(seconds)
-    print(f"| case | old median s | new median s | new/old time |\n|---|---:|---:|---:|")
+    print("| case | old median s | new median s | new/old time |\n|---|---:|---:|---:|")
     for case, old in times["old"].items():
         new = times["new"].get(case)
         if not new:

@@ -225,3 +225,12 @@ def test_no_byte_of_a_refused_frame_is_ever_delivered(
     assert refused
     assert b"X" not in b"".join(delivered)
     assert f.bytes_discarded >= len(REFUSED)
+
+
+def test_discarding_a_streamed_header_frame_counts_its_header_once() -> None:
+    """Found by the recovery state machine: the header was counted twice."""
+    f = Framer(LengthPrefix(1), stream=True)
+    f.receive_data(b"a")  # a header announcing 97 bytes, consumed
+    assert f.next_event() is NEED_DATA
+    f.discard_buffers()
+    assert f.bytes_discarded == 1

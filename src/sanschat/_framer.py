@@ -417,9 +417,10 @@ class Framer(OutputQueue):
         progress starts afresh under the same terminator. A pending
         ``close_when_done`` stays, and is then due at once.
         """
-        self.bytes_discarded += self.pending_input + self._reader.abandoned()  # settles a batch
+        self.bytes_discarded += self.pending_input  # settles a batch
         rx = self._rx
         rx.pos = rx.scan = len(rx.buf)
         self._frame_size = 0
+        # A fresh reader, the same terminator; a streamed header it had consumed is counted.
         self.set_terminator(self.get_terminator(), stream=self._stream)
         self._discard_output()
