@@ -336,12 +336,9 @@ class Framer(OutputQueue):
 
     def _malformed(self, error: MalformedFrame) -> NoReturn:
         """Raise ``error``; the bytes from the bad frame on become Data."""
-        self._set_reader(FOREVER)
+        self._reader = FOREVER
         self._frame_size = 0
         raise error
-
-    def _set_reader(self, reader: Reader) -> None:
-        self._reader = reader
 
     # ----------------------------------------------------------- batch path
 
