@@ -398,3 +398,139 @@ def test_has_output_counts_producers_not_yet_pulled() -> None:
     f.push_with_producer(Chunks(b"a", b"b"))
     assert f.pending_output == 0 and f.has_output
     assert b"".join(iter_drain(f, 1)) == b"ab"
+
+
+# ------------------------------------------------------------------ wake-ups
+
+
+@pytest.mark.parametrize(
+    "queue_something",
+    [
+        lambda f: f.push(b"x"),
+        lambda f: f.push_with_producer(Chunks(b"x")),
+        lambda f: f.close_when_done(),
+    ],
+    ids=["push", "producer", "close_when_done"],
+)
+def test_on_output_ready_fires_once_when_an_idle_queue_gets_output(queue_something: object) -> None:
+    f = framer()
+    calls: list[None] = []
+    f.on_output_ready = lambda: calls.append(None)
+    queue_something(f)  # type: ignore[operator]
+    assert calls == [None]
+    if not f.closing:
+        f.push_with_producer(Chunks(b"y"))
+        f.push(b"z")
+    f.close_when_done()
+    assert calls == [None]  # busy already: no second wake-up
+
+
+def test_on_output_ready_fires_again_once_the_queue_was_emptied() -> None:
+    f = framer()
+    calls: list[None] = []
+    f.on_output_ready = lambda: calls.append(None)
+    f.push(b"ab")
+    assert f.data_to_send() == b"ab"
+    f.push(b"cd")
+    assert len(calls) == 2
+
+
+# ---------------------------------------------------------------- taking out
+
+
+def test_taking_exactly_what_was_queued_reaches_the_close() -> None:
+    f = framer()
+    f.push(b"ab")
+    f.close_when_done()
+    out = f.data_to_send(2)
+    assert out == b"ab"
+    assert type(out) is bytes
+    assert not f.has_output
+    assert f.should_close
+
+
+def test_part_of_one_push_is_returned_as_bytes() -> None:
+    f = framer()
+    f.push(b"abcdef")
+    out = f.data_to_send(2)
+    assert type(out) is bytes and out == b"ab"
+
+
+def test_a_bytes_subclass_is_queued_as_plain_bytes() -> None:
+    class Tagged(bytes):
+        pass
+
+    f = framer()
+    f.push(Tagged(b"ab"))
+    out = f.data_to_send()
+    assert out == b"ab" and type(out) is bytes
+
+
+def test_consume_output_checks_its_argument() -> None:
+    f = framer()
+    f.push(b"abc")
+    with pytest.raises(ValueError, match="showed 0 bytes"):
+        f.consume_output(1)  # nothing was peeked
+    f.peek_output()
+    with pytest.raises(TypeError):
+        f.consume_output(True)
+    f.consume_output(0)
+    assert f.pending_output == 3
+
+
+# --------------------------------------------------------------- water marks
+
+
+def test_the_default_water_marks_are_asyncios() -> None:
+    f = framer()
+    assert f.get_write_buffer_limits() == (16384, 65536)
+    f.set_write_buffer_limits(low=100)
+    assert f.get_write_buffer_limits() == (100, 400)
+    f.set_write_buffer_limits(high=100)
+    assert f.get_write_buffer_limits() == (25, 100)
+    f.set_write_buffer_limits()
+    assert f.get_write_buffer_limits() == (16384, 65536)
+
+
+def test_equal_and_zero_water_marks_are_allowed() -> None:
+    f = framer()
+    f.set_write_buffer_limits(10, 10)
+    assert f.get_write_buffer_limits() == (10, 10)
+    f.set_write_buffer_limits(0, 0)
+    f.push(b"x")
+    assert f.writing_paused is True
+    f.data_to_send()
+    assert f.writing_paused is False
+
+
+def test_writing_pauses_only_above_the_high_mark() -> None:
+    f = framer()
+    f.set_write_buffer_limits(4, 1)
+    f.push(b"abcd")
+    assert f.writing_paused is False  # at the mark, not above
+    f.push(b"e")
+    assert f.writing_paused is True
+
+
+def test_lowering_the_high_mark_below_what_is_pending_pauses() -> None:
+    f = framer()
+    f.push(b"x" * 10)
+    assert not f.writing_paused
+    f.set_write_buffer_limits(4, 1)
+    assert f.writing_paused is True
+
+
+# ------------------------------------------------------------ simple_producer
+
+
+def test_simple_producer_copies_a_mutable_buffer() -> None:
+    data = bytearray(b"abc")
+    p = simple_producer(data)
+    data[0:1] = b"X"
+    assert p.more() == b"abc"
+
+
+def test_simple_producer_defaults_to_512_byte_pieces_and_accepts_one() -> None:
+    assert len(simple_producer(b"x" * 600).more()) == 512
+    one = simple_producer(b"ab", 1)
+    assert [one.more(), one.more(), one.more()] == [b"a", b"b", b""]

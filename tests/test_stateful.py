@@ -163,7 +163,9 @@ class FramerMachine(RuleBasedStateMachine):
             assert self.framer.should_close
 
 
-FramerMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+FramerMachine.TestCase.settings = settings(
+    max_examples=min(300, 3 * settings.default.max_examples), stateful_step_count=40, deadline=None
+)
 test_framer_state_machine = FramerMachine.TestCase
 
 
@@ -274,5 +276,7 @@ class RecoveryMachine(RuleBasedStateMachine):
         )
 
 
-RecoveryMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+RecoveryMachine.TestCase.settings = settings(
+    max_examples=min(300, 3 * settings.default.max_examples), stateful_step_count=40, deadline=None
+)
 test_recovery_state_machine = RecoveryMachine.TestCase

@@ -242,8 +242,9 @@ class Framer(OutputQueue):
         """Yield the payloads of the whole frames that can be completed now.
 
         Stops where the next event would not be a ``Frame`` (it then is a
-        ``Data``, ``EndOfStream`` or ``NEED_DATA``: ask :meth:`next_event`). Both
-        find frames the same way, so they agree on every input. This is the
+        ``Data``, ``EndOfStream`` or ``NEED_DATA``: ask :meth:`next_event`), and
+        raises its errors at the same point: both find frames the same way, so
+        they agree on every input. This is the
         fast path for pipelined frames: runs of delimited frames are split in
         bulk. Calling ``set_terminator`` (or any other method) between two
         payloads is exact, as with ``next_event``.
