@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sanschat import Data, EndOfStream, Frame, Framer, FrameTooLarge, Handler
@@ -24,13 +26,14 @@ def test_splits_lists_every_cut_whole_first_trickle_last() -> None:
     assert len(list(splits(b"x" * 10))) == 2**9
 
 
-def test_sample_splits_starts_with_the_whole_the_trickle_and_single_cuts() -> None:
+def test_sample_splits_tries_fewest_cuts_first() -> None:
     data = bytes(range(100))
     sample = sample_splits(data, 300, seed=7)
     assert len(sample) == 300
     assert sample[0] == [data]
-    assert sample[1] == [bytes([b]) for b in data]
-    assert sample[2] == [data[:1], data[1:]]
+    assert sample[1:100] == [[data[:i], data[i:]] for i in range(1, 100)]
+    assert sample[100] == [bytes([b]) for b in data]
+    assert all(len(chunks) >= 3 for chunks in sample[101:])
     assert all(b"".join(chunks) == data and all(chunks) for chunks in sample)
     assert sample == sample_splits(data, 300, seed=7)  # reproducible
     assert sample != sample_splits(data, 300, seed=8)
@@ -135,3 +138,79 @@ def test_errors_are_part_of_the_transcript() -> None:
     assert transcript.output == b"OK\r\n"
     assert isinstance(transcript.error, FrameTooLarge)
     assert transcript.calls[-1][0] == "frame_too_large"
+
+
+# ------------------------------------------- helpers that point at the bug
+
+
+class LengthThenBody(Handler):
+    """``LEN n`` then n bytes, echoed back; ``off_by`` plants a split-independent bug."""
+
+    terminator = b"\n"
+    off_by = 0
+
+    def frame_received(self, data: bytes) -> None:
+        if data.startswith(b"LEN "):
+            self.framer.set_terminator(int(data[4:]) + self.off_by)
+        else:
+            self.framer.push(b"<" + data + b">")
+            self.framer.set_terminator(b"\n")
+
+
+class OffByOne(LengthThenBody):
+    off_by = -1
+
+
+WIRE = b"LEN 5\nhelloLEN 3\nabc"
+
+
+def minimal_failing_chunks(factory: Callable[[], Handler], wire: bytes, expected: bytes) -> list[bytes]:
+    """The split hypothesis reports when ``factory`` answers ``wire`` wrongly
+    (the last example a failing test runs is the shrunk one)."""
+    tried: list[list[bytes]] = []
+
+    @settings(database=None, max_examples=300, derandomize=True)
+    @given(chunkings(wire))
+    def answers_right(chunks: list[bytes]) -> None:
+        tried.append(chunks)
+        assert run_handler(factory, chunks).output == expected
+
+    with pytest.raises(AssertionError):
+        answers_right()
+    return tried[-1]
+
+
+def test_a_split_independent_bug_shrinks_to_the_unsplit_input() -> None:
+    expected = run_handler(LengthThenBody, [WIRE]).output
+    assert expected == b"<hello><abc>"
+    assert minimal_failing_chunks(OffByOne, WIRE, expected) == [WIRE]
+
+
+def test_a_split_dependent_bug_shrinks_to_one_cut() -> None:
+    wire = b"hello\nworld\n"
+    expected = run_handler(NaiveLines, [wire]).output
+    minimal = minimal_failing_chunks(NaiveLines, wire, expected)
+    assert len(minimal) == 2
+    assert b"".join(minimal) == wire
+
+
+def test_the_split_invariance_failure_names_the_smallest_split_and_the_first_difference() -> None:
+    wire = b"first line\nsecond line\n"  # 24 bytes: sampled, not exhaustive
+    with pytest.raises(AssertionError) as caught:
+        assert_split_invariant(NaiveLines, wire)
+    message = str(caught.value)
+    cut = int(message.split("cut at [")[1].split("]")[0])  # one cut, no more
+    assert 0 < cut < len(wire)
+    assert "output byte" in message
+    assert "first line" in message or "second line" in message
+
+
+def test_a_difference_in_callbacks_is_named_by_its_position() -> None:
+    class CountsPieces(Handler):
+        terminator = None
+
+        def data_received(self, data: bytes) -> None:
+            self.framer.set_terminator(b"\n" if len(data) > 3 else None)
+
+    with pytest.raises(AssertionError, match=r"cut at \[\d\].*callback #"):
+        assert_split_invariant(CountsPieces, b"abcd\nef\n")
