@@ -85,8 +85,8 @@ def serve(kind: str) -> None:
 
         async def main() -> None:
             async with trio.open_nursery() as nursery:
-                listeners = await nursery.start(sanschat.trio.serve, _echo_handler(), 0)
-                ready(listeners[0].socket.getsockname()[1])
+                server = await nursery.start(sanschat.trio.serve, _echo_handler())
+                ready(server.port)
 
         trio.run(main)
     elif kind == "trio receive_some+find":

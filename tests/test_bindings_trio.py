@@ -17,7 +17,7 @@ import trio.testing
 import trustme
 
 from sanschat import EndOfStream, Frame, Framer, Handler
-from sanschat.trio import FramedStream, run_handler, serve
+from sanschat.trio import FramedStream, serve, serve_stream
 
 from .helpers import eventually, settled
 
@@ -38,8 +38,8 @@ class Echo(Handler):
 
 
 async def start(nursery: trio.Nursery, factory: Callable[[], Handler] = Echo) -> int:
-    listeners = await nursery.start(serve, factory, 0)
-    port: int = listeners[0].socket.getsockname()[1]
+    server = await nursery.start(serve, factory)
+    port: int = server.port
     return port
 
 
@@ -348,17 +348,25 @@ def test_a_handler_error_closes_only_its_connection(caplog: pytest.LogCaptureFix
             assert good == [Frame(b"echo: ok"), Frame(b"echo: QUIT"), EndOfStream(b"")]
             nursery.cancel_scope.cancel()
 
-    with caplog.at_level(logging.ERROR, logger="sanschat.trio"):
+    with caplog.at_level(logging.ERROR, logger="sanschat"):
         run(main)
     assert any("handler bug" in str(record.exc_info[1]) for record in caplog.records if record.exc_info)
 
 
-def test_run_handler_reraises_a_handler_error() -> None:
+def test_serve_stream_hands_a_handler_error_to_connection_lost() -> None:
+    class Recorded(Fragile):
+        reason: BaseException | None = None
+
+        def connection_lost(self, error: BaseException | None) -> None:
+            self.reason = error
+
     async def main() -> None:
         left, right = trio.testing.memory_stream_pair()
-        await left.send_all(b"boom\r\n")
-        with pytest.raises(RuntimeError, match="handler bug"):
-            await run_handler(right, Fragile())
+        await left.send_all(b"fine\r\nboom\r\nlater\r\n")
+        handler = Recorded()
+        await serve_stream(right, handler)
+        assert isinstance(handler.reason, RuntimeError)
+        assert await left.receive_some() == b"echo: fine\r\n"  # sent before the error
 
     run(main)
 
@@ -376,7 +384,7 @@ def test_framing_over_tls() -> None:
 
     async def handle(tcp: trio.SocketStream) -> None:
         tls = trio.SSLStream(tcp, server_context, server_side=True)
-        await run_handler(tls, BigEcho())
+        await serve_stream(tls, BigEcho())
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:

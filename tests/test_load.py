@@ -114,10 +114,10 @@ def _serve_trio(factory: Callable[[], Handler], ready: Callable[[int, Callable[[
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(sanschat.trio.serve, factory, 0)
+            server = await nursery.start(sanschat.trio.serve, factory)
             token = trio.lowlevel.current_trio_token()
             cancel = nursery.cancel_scope.cancel
-            ready(listeners[0].socket.getsockname()[1], lambda: token.run_sync_soon(cancel))
+            ready(server.port, lambda: token.run_sync_soon(cancel))
 
     trio.run(main)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sanschat import ClosedError, Framer, ProducerError, simple_producer
+from sanschat import Framer, ProducerError, simple_producer
 
 
 def framer(**kwargs: int) -> Framer:
@@ -324,14 +324,49 @@ def test_close_when_done_waits_for_queued_output() -> None:
     assert f.should_close
 
 
-def test_pushes_after_close_when_done_are_refused() -> None:
+def test_pushes_after_close_when_done_are_dropped_and_counted() -> None:
     f = framer()
+    f.push(b"answer")
     f.close_when_done()
-    with pytest.raises(ClosedError):
-        f.push(b"late")
-    with pytest.raises(ClosedError):
-        f.push_with_producer(Chunks(b"late"))
+    f.push(b"late")
+    late = Chunks(b"late")
+    f.push_with_producer(late)
+    assert f.dropped_after_close == 2
+    assert f.data_to_send() == b"answer"
     assert f.should_close
+    assert late.calls == 0
+
+
+def test_sized_producers_count_towards_the_water_marks() -> None:
+    f = framer()
+    f.set_write_buffer_limits(100, 10)
+    f.push_with_producer(simple_producer(b"x" * 150, 40))
+    f.push_with_producer(Chunks(b"unsized"))
+    assert (f.pending_output, f.promised_output) == (0, 150)
+    assert f.writing_paused
+    assert f.data_to_send(40) == b"x" * 40
+    assert (f.pending_output, f.promised_output) == (0, 110)
+    assert f.data_to_send(100) == b"x" * 100  # the last pull made 30, 20 taken
+    assert (f.pending_output, f.promised_output) == (10, 0)
+    assert not f.writing_paused
+    assert f.data_to_send() == b"x" * 10 + b"unsized"
+    assert (f.pending_output, f.promised_output) == (0, 0)
+
+
+def test_a_failing_sized_producer_takes_its_promise_with_it() -> None:
+    class Broken(simple_producer):
+        def more(self) -> bytes:
+            raise OSError("disk gone")
+
+    f = framer()
+    f.push_with_producer(Broken(b"x" * 50))
+    f.push_with_producer(simple_producer(b"y" * 5))
+    assert f.promised_output == 55
+    with pytest.raises(ProducerError):
+        f.data_to_send()
+    assert f.promised_output == 5
+    f.discard_buffers()
+    assert f.promised_output == 0
 
 
 def test_discard_buffers_drops_output_but_keeps_a_close_request() -> None:

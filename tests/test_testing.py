@@ -76,30 +76,54 @@ def test_replay_without_eof_returns_the_frame_in_progress_as_data() -> None:
 
 class Upper(Handler):
     def frame_received(self, data: bytes) -> None:
-        if self.framer.closing:
-            return  # what a client sends after "bye" is not answered
         self.framer.push(data.upper() + b"\r\n")
         if data == b"bye":
             self.framer.close_when_done()
 
 
-def test_run_handler_records_callbacks_output_and_close() -> None:
+def test_run_handler_records_the_connection_as_a_binding_runs_it() -> None:
     transcript = run_handler(Upper, [b"hel", b"lo\r\nbye\r", b"\nignored\r\n"])
     assert transcript.calls == [
+        ("connection_made", None),
         ("frame_received", b"hello"),
         ("frame_received", b"bye"),
-        ("frame_received", b"ignored"),
-        ("end_received", b""),
+        ("connection_lost", None),  # nothing after the close decision is delivered
     ]
     assert transcript.output == b"HELLO\r\nBYE\r\n"
     assert transcript.closed
     assert transcript.error is None
 
 
+def test_the_default_end_received_closes_and_an_overridden_one_may_not() -> None:
+    assert run_handler(Upper, [b"hi\r\n"]).calls[-2:] == [("end_received", b""), ("connection_lost", None)]
+
+    class HalfOpen(Upper):
+        def end_received(self, data: bytes) -> None:
+            pass  # keeps the connection open to send more later
+
+    transcript = run_handler(HalfOpen, [b"hi\r\n"])
+    assert not transcript.closed
+    assert transcript.calls[-1] == ("end_received", b"")
+    assert not run_handler(Upper, [b"hi\r\n"], eof=False).closed
+
+
+def test_a_handler_error_keeps_the_answers_before_it() -> None:
+    class Fails(Upper):
+        def frame_received(self, data: bytes) -> None:
+            super().frame_received(data)
+            if data == b"boom":
+                raise RuntimeError("bug")
+
+    transcript = run_handler(Fails, [b"a\r\nboom\r\nb\r\n"])
+    assert transcript.output == b"A\r\nBOOM\r\n"
+    assert isinstance(transcript.error, RuntimeError)
+    assert transcript.calls[-1] == ("connection_lost", (RuntimeError, "bug"))
+
+
 def test_a_split_invariant_protocol_passes_and_returns_its_transcript() -> None:
     transcript = assert_split_invariant(Upper, b"one\r\ntwo\r\n")
     assert transcript.output == b"ONE\r\nTWO\r\n"
-    assert transcript.calls[-1] == ("end_received", b"")
+    assert transcript.calls[-2] == ("end_received", b"")
 
 
 class NaiveLines(Handler):
@@ -137,7 +161,8 @@ def test_errors_are_part_of_the_transcript() -> None:
     transcript = assert_split_invariant(Strict, b"ok\r\ntoo long\r\n")
     assert transcript.output == b"OK\r\n"
     assert isinstance(transcript.error, FrameTooLarge)
-    assert transcript.calls[-1][0] == "frame_too_large"
+    assert transcript.calls[-2][0] == "frame_too_large"
+    assert transcript.calls[-1] == ("connection_lost", (FrameTooLarge, 3))
 
 
 # ------------------------------------------- helpers that point at the bug

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["FramingError", "FrameTooLarge", "MalformedFrame", "ProducerError", "ClosedError"]
+__all__ = [
+    "FramingError",
+    "FrameTooLarge",
+    "MalformedFrame",
+    "ProducerError",
+    "ClosedError",
+    "OutputLimitExceeded",
+]
 
 
 class FramingError(Exception):
@@ -64,3 +71,16 @@ class ProducerError(FramingError):
 class ClosedError(FramingError):
     """The call is not allowed because that direction is closed: data received after
     the end of the stream, or output pushed after ``close_when_done``."""
+
+
+class OutputLimitExceeded(FramingError):
+    """A connection's unsent output passed its Handler's ``max_output``: the peer
+    does not read what it is sent. The connection is aborted; this is the reason
+    ``connection_lost`` gets."""
+
+    def __init__(self, limit: int, queued: int) -> None:
+        super().__init__(
+            f"unsent output of {queued} bytes passed max_output={limit}: the peer is not reading"
+        )
+        self.limit = limit
+        self.queued = queued

@@ -8,12 +8,31 @@ Framer's events to a Handler, so bindings only move bytes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, Frame
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._terminators import Terminator
 
-__all__ = ["Handler", "deliver_events"]
+__all__ = ["Handler", "ConnectionInfo", "deliver_events"]
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """What a binding knows about a connection, given to the Handler as
+    ``handler.connection_info`` before ``new_framer`` and ``connection_made``.
+
+    ``peer`` and ``local`` are socket addresses as the socket module gives them
+    (None where there is no socket, as in memory); ``tls`` is the TLS object
+    (an ``ssl.SSLObject`` or ``ssl.SSLSocket``, a ``trio.SSLStream``) where the
+    connection is encrypted, else None.
+    """
+
+    peer: Any = None
+    local: Any = None
+    tls: Any = None
 
 
 class Handler:
@@ -26,9 +45,20 @@ class Handler:
     terminator: Terminator = b"\r\n"
     stream: bool = False
     max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE
+    #: Reading from the peer pauses while the unsent output (queued bytes and
+    #: what sized producers hold) is above this, and resumes at or below it.
+    #: Generous, so that a client that pipelines requests before reading the
+    #: answers is served, not deadlocked.
+    pause_reading_above: int = 4 * 1024 * 1024
+    #: Unsent output above this aborts the connection (logged; ``connection_lost``
+    #: gets an :class:`~sanschat.OutputLimitExceeded`): the peer is not reading.
+    #: None: no limit.
+    max_output: int | None = 64 * 1024 * 1024
 
     #: The connection's Framer, set by :meth:`connection_made`.
     framer: Framer
+    #: Who the connection is with, set by the binding before :meth:`connection_made`.
+    connection_info: ConnectionInfo
 
     def new_framer(self) -> Framer:
         """The Framer for a new connection of this handler."""
@@ -69,13 +99,15 @@ class Handler:
 
 
 def deliver_events(framer: Framer, handler: Handler) -> bool:
-    """Hand every event ready in ``framer`` to ``handler``.
+    """Hand every event ready in ``framer`` to ``handler``, until it closes.
 
-    Returns True once the end of the stream has been delivered. After a
-    ``Frame``, the rest of a pipelined run goes through ``payloads()`` in bulk;
-    ``set_terminator`` from inside a callback stays exact.
+    Returns True once the end of the stream has been delivered. Stops as soon
+    as the handler has called ``close_when_done``: input after the close
+    decision is not delivered. After a ``Frame``, the rest of a pipelined run
+    goes through ``payloads()`` in bulk; ``set_terminator`` from inside a
+    callback stays exact.
     """
-    while True:
+    while not framer.closing:
         try:
             event = framer.next_event()
             kind = type(event)
@@ -83,6 +115,8 @@ def deliver_events(framer: Framer, handler: Handler) -> bool:
                 frame_received = handler.frame_received
                 frame_received(event.data)  # type: ignore[union-attr]
                 for payload in framer.payloads():
+                    if framer.closing:
+                        return False
                     frame_received(payload)
             elif event is NEED_DATA:
                 return False
@@ -95,3 +129,4 @@ def deliver_events(framer: Framer, handler: Handler) -> bool:
             handler.frame_too_large(error)
         except MalformedFrame as error:
             handler.frame_malformed(error)
+    return False

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol, Union
 
-from ._errors import ClosedError, ProducerError
+from ._errors import ProducerError
 
 __all__ = ["OutputQueue", "Producer", "simple_producer", "BytesLike"]
 
@@ -70,6 +70,11 @@ class OutputQueue:
         self._queue: deque[_Item] = deque()
         self._head_sent = 0
         self._known = 0  # bytes queued as bytes, not counting what producers hold
+        self._promised = 0  # what sized producers (len()) say they still hold
+        self._hints: deque[int] = deque()  # each queued producer's share of _promised
+        #: Pushes (bytes or producers) ignored because they came after
+        #: :meth:`close_when_done`, as asynchat ignored them.
+        self.dropped_after_close = 0
         self._closing = False
         self._taking = False
         self._peeked: memoryview | None = None
@@ -78,8 +83,14 @@ class OutputQueue:
         self._paused = False
         #: Called with no arguments when output becomes available while none was
         #: queued (a push, a producer, or close_when_done), so an event loop can
-        #: start writing. Bindings set it; it must not take output itself.
+        #: start writing. Bindings set it; it must not take output itself. It is
+        #: called in the pushing thread, from inside the push.
         self.on_output_ready: Callable[[], None] | None = None
+        #: Called with no arguments by a push that takes :attr:`pending_output`
+        #: plus :attr:`promised_output` past :attr:`output_limit` (a connection
+        #: driver aborts the connection then). The push itself is queued.
+        self.on_output_overflow: Callable[[], None] | None = None
+        self._output_limit: int | None = None
 
     # ------------------------------------------------------------- settings
 
@@ -112,6 +123,15 @@ class OutputQueue:
         self._high, self._low = high, low
         self._update_water()
 
+    @property
+    def output_limit(self) -> int | None:
+        """The output above which :attr:`on_output_overflow` is called (None: no limit)."""
+        return self._output_limit
+
+    @output_limit.setter
+    def output_limit(self, limit: int | None) -> None:
+        self._output_limit = limit
+
     def get_write_buffer_limits(self) -> tuple[int, int]:
         """The water marks as ``(low, high)``, like asyncio's transports."""
         return self._low, self._high
@@ -124,14 +144,26 @@ class OutputQueue:
         return self._known
 
     @property
+    def promised_output(self) -> int:
+        """Bytes that queued producers still hold, by their own ``len()``.
+
+        A producer that keeps its output in memory (like :class:`simple_producer`)
+        should define ``__len__`` as the bytes it has left, so that this memory
+        counts towards the water marks and a binding's output bounds; a lazy
+        producer (reading a file, say) should not.
+        """
+        return self._promised
+
+    @property
     def has_output(self) -> bool:
         """Whether anything (bytes or a producer) is queued before any close marker."""
         return bool(self._queue) and self._queue[0] is not _CLOSE
 
     @property
     def writing_paused(self) -> bool:
-        """True from when :attr:`pending_output` passes the high water mark until it
-        falls back to the low one: stop pushing, and stop pulling producers."""
+        """True from when :attr:`pending_output` plus :attr:`promised_output`
+        passes the high water mark until it falls back to the low one: stop
+        pushing until then."""
         return self._paused
 
     @property
@@ -142,47 +174,70 @@ class OutputQueue:
 
     @property
     def closing(self) -> bool:
-        """Whether :meth:`close_when_done` has been called (pushes are refused)."""
+        """Whether :meth:`close_when_done` has been called (pushes are dropped)."""
         return self._closing
 
     # ------------------------------------------------------------- queueing
 
     def push(self, data: BytesLike) -> None:
         """Queue bytes to send. A bytearray or memoryview is copied, so changing it
-        later does not change what is sent."""
+        later does not change what is sent. After :meth:`close_when_done` the
+        bytes are dropped and counted in :attr:`dropped_after_close`, never sent
+        (as asynchat did): an answer to input that arrived after the close
+        decision cannot raise in the middle of the answers before it."""
         chunk = _as_bytes(data)
         if chunk is None:
             raise TypeError(f"push needs a bytes-like object, not {type(data).__name__}")
         if self._closing:
-            raise ClosedError("push after close_when_done")
+            self.dropped_after_close += 1
+            return
         if chunk:
             was_idle = not self._queue
             self._queue.append(chunk)
             self._known += len(chunk)
-            if self._known > self._high:
+            queued = self._known + self._promised
+            if queued > self._high:
                 self._paused = True
+            limit = self._output_limit
+            if limit is not None and queued > limit and self.on_output_overflow is not None:
+                self.on_output_overflow()
             if was_idle and self.on_output_ready is not None:
                 self.on_output_ready()
 
     def push_with_producer(self, producer: Producer | BytesLike) -> None:
         """Queue a producer: its ``more()`` is called only when output is taken and
-        this producer is at the head of the queue. Bytes-like objects are pushed."""
+        this producer is at the head of the queue. Bytes-like objects are pushed.
+        Dropped and counted after :meth:`close_when_done`, like :meth:`push`."""
         if isinstance(producer, (bytes, bytearray, memoryview)):
             self.push(producer)
             return
         if not callable(getattr(producer, "more", None)):
             raise TypeError(f"a producer needs a more() method; {type(producer).__name__} has none")
         if self._closing:
-            raise ClosedError("push_with_producer after close_when_done")
+            self.dropped_after_close += 1
+            return
+        hint = len(producer) if hasattr(producer, "__len__") else 0  # type: ignore[arg-type]
         was_idle = not self._queue
         self._queue.append(producer)
+        self._hints.append(hint)
+        if hint:
+            self._promised += hint
+            self._update_water()
+            limit = self._output_limit
+            if (
+                limit is not None
+                and self._known + self._promised > limit
+                and self.on_output_overflow is not None
+            ):
+                self.on_output_overflow()
         if was_idle and self.on_output_ready is not None:
             self.on_output_ready()
 
     def close_when_done(self) -> None:
         """Ask for the channel to close once everything queued so far is sent.
 
-        :attr:`should_close` turns true then; further pushes raise ClosedError.
+        :attr:`should_close` turns true then; later pushes are dropped (and
+        counted in :attr:`dropped_after_close`).
         """
         if not self._closing:
             self._closing = True
@@ -195,6 +250,8 @@ class OutputQueue:
         self._queue.clear()
         self._head_sent = 0
         self._known = 0
+        self._promised = 0
+        self._hints.clear()
         self._peeked = None
         self._update_water()
         if self._closing:
@@ -285,11 +342,16 @@ class OutputQueue:
                     self._known -= end - start
                     continue
                 chunk = self._pull(item)  # type: ignore[arg-type]
+                hints = self._hints
                 if chunk:
                     queue.appendleft(chunk)
                     self._known += len(chunk)
+                    kept = min(hints[0], len(chunk))  # moved from promised to known
+                    hints[0] -= kept
+                    self._promised -= kept
                 else:
                     queue.popleft()
+                    self._promised -= hints.popleft()
         except BaseException:
             if parts:  # nothing taken is lost: put it back in front
                 self._unread(parts)
@@ -315,19 +377,22 @@ class OutputQueue:
             data = producer.more()
         except Exception as exc:
             self._queue.popleft()
+            self._promised -= self._hints.popleft()
             error = ProducerError(producer, f"raised {exc!r}")
             error.__cause__ = exc  # spelled out: the compiled core (mypyc) drops "from"
             raise error  # noqa: B904 (the cause is set above)
         chunk = _as_bytes(data)
         if chunk is None:
             self._queue.popleft()
+            self._promised -= self._hints.popleft()
             raise ProducerError(producer, f"returned {type(data).__name__}, not bytes")
         return chunk
 
     def _update_water(self) -> None:
-        if self._known > self._high:
+        queued = self._known + self._promised
+        if queued > self._high:
             self._paused = True
-        elif self._known <= self._low:
+        elif queued <= self._low:
             self._paused = False
 
 
@@ -342,6 +407,10 @@ class simple_producer:
         self.buffer_size = buffer_size
         self._view = memoryview(bytes(data) if not isinstance(data, bytes) else data)
         self._sent = 0
+
+    def __len__(self) -> int:
+        """The bytes not yet given (so the queue counts them as promised output)."""
+        return len(self._view) - self._sent
 
     def more(self) -> bytes:
         """The next ``buffer_size`` bytes, or ``b""`` at the end."""

@@ -19,19 +19,24 @@ past its limit, or a handler whose peer does not read its output, pauses reading
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from ._driver import CloseAction, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
-from ._handler import Handler, deliver_events
+from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
 from ._terminators import Terminator
 
 __all__ = [
     "FramerProtocol",
     "HandlerProtocol",
+    "shutdown",
     "FramedStream",
     "serve",
     "connect",
@@ -39,7 +44,10 @@ __all__ = [
     "start_server",
 ]
 
+log = logging.getLogger("sanschat.asyncio")
+
 _WRITE_CHUNK = 65536
+_READ_SIZE = 65536
 
 
 class FramerProtocol(asyncio.BufferedProtocol):
@@ -157,56 +165,165 @@ class FramerProtocol(asyncio.BufferedProtocol):
         await asyncio.shield(self._closed)
 
 
-class HandlerProtocol(FramerProtocol):
-    """Runs a :class:`~sanschat.Handler`'s callbacks for one connection."""
+class HandlerProtocol(asyncio.BufferedProtocol):
+    """Runs a :class:`~sanschat.Handler` for one connection on a
+    :class:`~sanschat.Driver`; this class only moves bytes.
 
-    def __init__(self, handler: Handler, *, read_size: int = 65536) -> None:
-        super().__init__(handler.new_framer(), read_size=read_size)
+    Reads go into one buffer shared by every connection of the thread (asyncio
+    hands it back with ``buffer_updated`` before reading anything else, and
+    the Framer copies what it keeps), so an idle connection costs no read
+    buffer. The transport's own write buffer never pauses reading: output
+    waits in the Framer, bounded by the Handler's ``pause_reading_above`` and
+    ``max_output``.
+    """
+
+    def __init__(self, handler: Handler, *, linger: float = 2.0) -> None:
         self.handler = handler
-        self._ended = False
+        self.linger = linger
+        self.driver = Driver(handler, on_wake=self._schedule_update)
+        self.transport: asyncio.Transport | None = None
+        self._write_paused = False
+        self._reading = True
+        self._update_scheduled = False
+        self._lingering: asyncio.TimerHandle | None = None
+        self._view = _shared_read_buffer()
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._drained: asyncio.Future[None] | None = None
+
+    @property
+    def framer(self) -> Framer:
+        """The connection's Framer (the Handler's, once connected)."""
+        return self.driver.framer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self._guard(self.handler.connection_made, self.framer)
+        self.transport = transport  # type: ignore[assignment]
+        tls = transport.get_extra_info("ssl_object")
+        self.driver.info = ConnectionInfo(
+            transport.get_extra_info("peername"), transport.get_extra_info("sockname"), tls
+        )
+        self.driver.start()
+        self._update()
 
-    def _input_ready(self) -> None:
-        try:
-            if deliver_events(self.framer, self.handler):
-                self._ended = True
-        except Exception as error:
-            self._fail(error)
-            return
-        self._flush()
-        if self.framer.writing_paused or self._write_paused:
-            self._pause_reading()  # the peer does not read what we answer
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._lingering is None:
+            self.driver.data_received(self._view[:nbytes])
+            self._update()
+
+    def eof_received(self) -> bool:
+        if self._lingering is not None:
+            return False  # the peer ended too: close now
+        self.driver.eof_received()
+        self._update()
+        return True  # keep the transport open for what we still have to send
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
 
     def resume_writing(self) -> None:
-        super().resume_writing()
-        if not self._ended and not self.framer.writing_paused:
-            self._resume_reading()
+        self._write_paused = False
+        self._update()
+
+    def _schedule_update(self) -> None:
+        if not self._update_scheduled:
+            self._update_scheduled = True
+            asyncio.get_running_loop().call_soon(self._update)
+
+    def _update(self) -> None:
+        """Do what the driver says now: write, pause or resume reading, close."""
+        self._update_scheduled = False
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        driver = self.driver
+        while not self._write_paused and driver.wants_write:
+            transport.write(driver.data_to_send(_WRITE_CHUNK))  # may pause_writing()
+            if transport.is_closing():
+                return  # a failed send closed it: connection_lost follows
+        if self._drained is not None and not self._write_paused and not driver.wants_write:
+            self._drained.set_result(None)
+            self._drained = None
+        action = driver.close_action
+        if action is CloseAction.ABORT:
+            transport.abort()
+            return
+        if action is CloseAction.CLOSE:
+            self._close_cleanly(transport)
+            return
+        if driver.wants_read != self._reading:
+            self._reading = not self._reading
+            if self._reading:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
+    def _close_cleanly(self, transport: asyncio.Transport) -> None:
+        """Send our end of stream, then drop what the peer still sends until its
+        own end (or ``linger`` seconds), so no reset can destroy our answers."""
+        if self.driver.input_ended or not transport.can_write_eof():
+            transport.close()  # flushes the transport's buffer first
+            return
+        transport.write_eof()
+        if not self._reading:
+            self._reading = True
+            transport.resume_reading()
+        self._lingering = asyncio.get_running_loop().call_later(self.linger, transport.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self._guard(self.handler.connection_lost, exc)
+        if self._lingering is not None:
+            self._lingering.cancel()
+        if exc is not None:
+            self.driver.transport_failed(exc)
+        self.driver.connection_lost()
+        if not self._closed.done():
+            self._closed.set_result(None)
+        if self._drained is not None:
+            self._drained.set_exception(exc or ConnectionResetError("connection lost"))
+            self._drained = None
 
-    def _guard(self, callback: Callable[..., object], *args: object) -> None:
-        try:
-            callback(*args)
-        except Exception as error:
-            self._fail(error)
+    async def drain(self) -> None:
+        """Wait until the queued output has been handed to the transport and the
+        transport is not paused. Raises ConnectionError if the connection is lost."""
+        if self._closed.done():
+            raise ConnectionResetError("connection lost")
+        if self._write_paused or self.driver.wants_write:
+            if self._drained is None:
+                self._drained = asyncio.get_running_loop().create_future()
+            self._schedule_update()
+            await asyncio.shield(self._drained)
 
-    def _fail(self, error: Exception) -> None:
-        loop = asyncio.get_running_loop()
-        loop.call_exception_handler(
-            {
-                "message": f"closing the connection after an error in {self.handler!r}",
-                "exception": error,
-                "protocol": self,
-                "transport": self.transport,
-            }
-        )
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        await asyncio.shield(self._closed)
+
+    def close_when_done(self) -> None:
+        """Close once the output queued so far is sent (for a graceful shutdown)."""
+        self.framer.close_when_done()
+        self._schedule_update()
+
+    def abort(self) -> None:
+        """Close at once, dropping unsent output."""
         if self.transport is not None:
             self.transport.abort()
+
+
+_buffers = threading.local()
+
+
+def _shared_read_buffer() -> memoryview:
+    """This thread's read buffer, shared by its connections (see HandlerProtocol).
+
+    The proactor loop (Windows) reads into the buffer later, asynchronously, so
+    there each connection gets its own."""
+    proactor = getattr(asyncio, "ProactorEventLoop", None)
+    if proactor is not None and isinstance(asyncio.get_running_loop(), proactor):
+        return memoryview(bytearray(_READ_SIZE))  # pragma: no cover - Windows
+    view: memoryview | None = getattr(_buffers, "view", None)
+    if view is None:
+        view = _buffers.view = memoryview(bytearray(_READ_SIZE))
+    return view
 
 
 class FramedStream(FramerProtocol):
@@ -299,13 +416,51 @@ def _framer_factory(terminator: Terminator, stream: bool, max_frame_size: int | 
     return lambda: Framer(terminator, stream=stream, max_frame_size=max_frame_size)
 
 
+_connections: weakref.WeakKeyDictionary[asyncio.Server, set[HandlerProtocol]] = weakref.WeakKeyDictionary()
+
+
 async def serve(
     factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0, **kwargs: Any
 ) -> asyncio.Server:
     """Start a server whose every connection runs a Handler from ``factory``.
-    Extra keywords go to ``loop.create_server``."""
+    Extra keywords go to ``loop.create_server``. Stop it with :func:`shutdown`."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: HandlerProtocol(factory()), host, port, **kwargs)
+    connections: set[HandlerProtocol] = set()
+
+    class ServerProtocol(HandlerProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            connections.add(self)
+            super().connection_made(transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            connections.discard(self)
+            super().connection_lost(exc)
+
+    def protocol() -> HandlerProtocol:
+        try:
+            return ServerProtocol(factory())
+        except Exception:
+            log.exception("handler factory failed; dropping the client")
+            raise
+
+    server = await loop.create_server(protocol, host, port, **kwargs)
+    _connections[server] = connections
+    return server
+
+
+async def shutdown(server: asyncio.Server, timeout: float = 10.0) -> None:
+    """Stop ``server`` gracefully: stop accepting, let every connection finish
+    what it has queued (``close_when_done``), wait up to ``timeout`` seconds,
+    then abort the connections still open, and wait for the server to close."""
+    server.close()
+    connections = _connections.get(server, set())
+    for protocol in list(connections):
+        protocol.close_when_done()
+    if connections:
+        await asyncio.wait([asyncio.ensure_future(p.wait_closed()) for p in connections], timeout=timeout)
+    for protocol in list(connections):
+        protocol.abort()
+    await server.wait_closed()
 
 
 async def connect(handler: Handler, host: str, port: int, **kwargs: Any) -> HandlerProtocol:

@@ -1,11 +1,10 @@
 """Run sanschat Handlers on the standard library's ``selectors``.
 
-A :class:`Loop` owns listening and connected non-blocking sockets. It reads into
-each connection's Framer, hands the events to the connection's
-:class:`~sanschat.Handler`, writes queued output with partial-send accounting,
-and closes a connection once ``close_when_done`` output is out. It never frames
-anything itself. An exception from one connection's handler is logged and
-closes that connection only. Nothing here is thread-safe except
+A :class:`Loop` owns listening and connected non-blocking sockets. Each
+connection runs its :class:`~sanschat.Handler` on a :class:`~sanschat.Driver`,
+which decides everything the Handler contract says (what a handler error does,
+when to read, when to close); this module only moves bytes, with partial-send
+accounting. Nothing here is thread-safe except
 :meth:`Loop.call_soon_threadsafe` and :meth:`Loop.stop`.
 
     loop = Loop()
@@ -20,17 +19,22 @@ import itertools
 import logging
 import selectors
 import socket
+import sys
 from collections import deque
 from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
+from ._driver import CloseAction, Driver
 from ._framer import Framer
-from ._handler import Handler, deliver_events
+from ._handler import ConnectionInfo, Handler
 
 __all__ = ["Loop", "Connection", "Listener", "Timer"]
 
 log = logging.getLogger("sanschat.select")
+
+#: Seconds a listener stops accepting after accept() failed (EMFILE, say).
+ACCEPT_BACKOFF = 0.1
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
@@ -53,25 +57,27 @@ class Timer:
 
 
 class Connection:
-    """One connected socket, its Framer and its Handler."""
+    """One connected socket running one Handler, through a :class:`~sanschat.Driver`."""
 
     def __init__(self, loop: Loop, sock: socket.socket, handler: Handler) -> None:
         self.loop = loop
         self.sock = sock
         self.handler = handler
-        self.framer: Framer = handler.new_framer()
-        try:
-            self.peer: Any = sock.getpeername()
-        except OSError:
-            self.peer = None
+        self.peer: Any = _address(sock.getpeername)
+        info = ConnectionInfo(self.peer, _address(sock.getsockname), sock if _is_tls(sock) else None)
+        self.driver = Driver(handler, info, on_wake=self._update)
         self.closed = False
         self._mask = 0
-        self._ended = False  # the peer's end of stream was delivered
+        self._linger: Timer | None = None  # set once a clean close is under way
         sock.setblocking(False)
-        self.framer.on_output_ready = self._update_interest
         loop.connections.add(self)
-        self._guard(handler.connection_made, self.framer)
-        self._update_interest()
+        self.driver.start()
+        self._update()
+
+    @property
+    def framer(self) -> Framer:
+        """The connection's Framer (the Handler's, once started)."""
+        return self.driver.framer
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -80,11 +86,11 @@ class Connection:
     # -------------------------------------------------------------- events
 
     def _on_ready(self, mask: int) -> None:
-        if mask & _READ and not self.closed:
+        if mask & _READ:
             self._read()
         if mask & _WRITE and not self.closed:
             self._write()
-        self._update_interest()
+        self._update()
 
     def _read(self) -> None:
         try:
@@ -92,47 +98,51 @@ class Connection:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:  # reset by the peer, and the like
-            self._close(error)
+            self.driver.transport_failed(error)
             return
-        try:
-            self.framer.receive_data(data)  # b"" is the end of the stream
-            if deliver_events(self.framer, self.handler):
-                self._ended = True
-        except Exception as error:
-            self._fail(error)
+        if self._linger is not None:  # closing: drop what the peer still sends
+            if not data:
+                self._finish()
+            return
+        if data:
+            self.driver.data_received(data)
+        else:
+            self.driver.eof_received()
 
     def _write(self) -> None:
-        framer = self.framer
-        try:
-            while True:
-                chunk = framer.peek_output()
-                if not chunk:
-                    break
-                try:
-                    sent = self.sock.send(chunk)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as error:
-                    self._close(error)
-                    return
-                framer.consume_output(sent)
-                if sent < len(chunk):
-                    break  # the socket is full: wait until it is writable
-        except Exception as error:  # a producer failed
-            self._fail(error)
-            return
-        if framer.should_close:
-            self._close(None)
+        driver = self.driver
+        while True:
+            chunk = driver.peek_output()
+            if not chunk:
+                return
+            try:
+                sent = self.sock.send(chunk)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                driver.transport_failed(error)
+                return
+            driver.consume_output(sent)
+            if sent < len(chunk):
+                return  # the socket is full: wait until it is writable
 
-    def _update_interest(self) -> None:
-        """Ask the selector for what this connection can use now."""
+    def _update(self) -> None:
+        """Do what the driver says now: close, or ask the selector for the right events."""
         if self.closed:
             return
-        framer = self.framer
+        driver = self.driver
+        action = driver.close_action
+        if action is CloseAction.ABORT:
+            self._finish()
+            return
+        if action is CloseAction.CLOSE and self._linger is None:
+            self._start_linger()
+            if self.closed:
+                return
         mask = 0
-        if not self._ended and not framer.writing_paused:
-            mask |= _READ  # a peer that does not read our output is not read either
-        if framer.has_output or framer.should_close:
+        if self._linger is not None or driver.wants_read:
+            mask |= _READ
+        if self._linger is None and driver.wants_write:
             mask |= _WRITE
         if mask == self._mask:
             return
@@ -147,46 +157,48 @@ class Connection:
 
     # ------------------------------------------------------------- closing
 
+    def _start_linger(self) -> None:
+        """Everything is sent: send our end of stream, then drop what the peer
+        still sends until its own end (or ``Loop.linger`` seconds), so that the
+        kernel does not answer it with a reset that could destroy our answers."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._finish()
+            return
+        if self.driver.input_ended and self.driver.close_reason is None:
+            self._finish()  # the peer has closed its side already
+            return
+        self._linger = self.loop.call_later(self.loop.linger, self._finish)
+
     def close(self) -> None:
         """Close now, dropping unsent output (see ``close_when_done`` for a flush)."""
-        self._close(None)
+        self._finish()
 
-    def _fail(self, error: Exception) -> None:
-        log.error("closing %r after an error in its handler", self, exc_info=error)
-        self._close(error)
-
-    def _close(self, error: BaseException | None) -> None:
+    def _finish(self) -> None:
         if self.closed:
             return
         self.closed = True
+        if self._linger is not None:
+            self._linger.cancel()
         if self._mask:
             self.loop.selector.unregister(self.sock)
             self._mask = 0
-        self.framer.on_output_ready = None
-        if error is None:
-            _linger_close(self.sock)
-        else:
-            self.sock.close()
+        self.sock.close()
         self.loop.connections.discard(self)
-        self._guard(self.handler.connection_lost, error)
-
-    def _guard(self, callback: Callable[..., object], *args: object) -> None:
-        try:
-            callback(*args)
-        except Exception as error:
-            self._fail(error)
+        self.driver.connection_lost()
 
 
-def _linger_close(sock: socket.socket) -> None:
-    """Close so that the peer gets all we sent: send FIN first, and read what
-    it still has in flight, so the kernel does not answer with a reset."""
+def _address(get: Callable[[], Any]) -> Any:
     try:
-        sock.shutdown(socket.SHUT_WR)
-        while sock.recv(65536):
-            pass
+        return get()
     except OSError:
-        pass
-    sock.close()
+        return None
+
+
+def _is_tls(sock: socket.socket) -> bool:
+    ssl = sys.modules.get("ssl")  # a TLS socket means ssl is imported already
+    return ssl is not None and isinstance(sock, ssl.SSLSocket)
 
 
 class Listener:
@@ -197,6 +209,7 @@ class Listener:
         self.sock = sock
         self.factory = factory
         self.address: Any = sock.getsockname()
+        self._paused: Timer | None = None
         sock.setblocking(False)
         loop.selector.register(sock, _READ, self._on_ready)
         loop.listeners.add(self)
@@ -208,7 +221,7 @@ class Listener:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:  # out of descriptors, and the like
-                log.warning("accept failed on %r: %s", self.address, error)
+                self._back_off(error)
                 return
             if client.family in (socket.AF_INET, socket.AF_INET6):
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -220,20 +233,38 @@ class Listener:
                 continue
             Connection(self.loop, client, handler)
 
+    def _back_off(self, error: OSError) -> None:
+        """accept() failed (descriptors exhausted, say): stop listening for
+        ``ACCEPT_BACKOFF`` seconds instead of spinning on a ready socket."""
+        log.warning("accept failed on %r: %s; retrying in %.1f s", self.address, error, ACCEPT_BACKOFF)
+        self.loop.selector.unregister(self.sock)
+        self._paused = self.loop.call_later(ACCEPT_BACKOFF, self._resume)
+
+    def _resume(self) -> None:
+        self._paused = None
+        if self in self.loop.listeners:
+            self.loop.selector.register(self.sock, _READ, self._on_ready)
+
     def close(self) -> None:
         """Stop accepting clients (connections already made go on)."""
         if self in self.loop.listeners:
             self.loop.listeners.discard(self)
-            self.loop.selector.unregister(self.sock)
+            if self._paused is not None:
+                self._paused.cancel()
+            else:
+                self.loop.selector.unregister(self.sock)
             self.sock.close()
 
 
 class Loop:
     """A small selectors-based event loop for sanschat Handlers."""
 
-    def __init__(self, *, recv_size: int = 65536) -> None:
+    def __init__(self, *, recv_size: int = 65536, linger: float = 2.0) -> None:
         self.selector: selectors.BaseSelector = selectors.DefaultSelector()
         self.recv_size = recv_size
+        #: Seconds a cleanly closing connection waits for the peer's end of
+        #: stream (dropping what it sends) before closing anyway.
+        self.linger = linger
         self.connections: set[Connection] = set()
         self.listeners: set[Listener] = set()
         self._timers: list[tuple[float, int, Timer]] = []
@@ -314,7 +345,10 @@ class Loop:
         self._stopping = False
         while not self._stopping:
             self._run_ready()
-            if not (self.connections or self.listeners or self._timers or self._ready):
+            timers = self._timers
+            while timers and timers[0][2].cancelled:
+                heapq.heappop(timers)
+            if not (self.connections or self.listeners or timers or self._ready):
                 return
             now = monotonic()
             if deadline is not None and now >= deadline:
@@ -350,6 +384,21 @@ class Loop:
             callback(*args)
         except Exception:
             log.exception("callback %r failed", callback)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop gracefully: stop accepting, let every connection finish what it
+        has queued (``close_when_done``), wait up to ``timeout`` seconds for them
+        to close, then close the rest at once."""
+        for listener in list(self.listeners):
+            listener.close()
+        for connection in list(self.connections):
+            connection.framer.close_when_done()
+            connection._update()
+        deadline = monotonic() + timeout
+        while self.connections and monotonic() < deadline:
+            self.run(timeout=min(0.1, max(0.0, deadline - monotonic())))
+        for connection in list(self.connections):
+            connection.close()
 
     def close(self) -> None:
         """Close every connection and listener, then the loop itself."""

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any, Union
 
+from ._driver import CloseAction, Driver
 from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame
 from ._framer import Framer
-from ._handler import Handler, deliver_events
+from ._handler import Handler
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -167,12 +168,18 @@ def replay(
 
 @dataclass
 class Transcript:
-    """What a Handler saw and did over one connection.
+    """What a Handler saw and did over one connection, as a binding runs it.
 
-    ``calls`` lists its callbacks as ``(name, argument)`` pairs, with
-    ``data_received`` pieces joined to the call that completes them; ``output``
-    is everything it queued; ``closed`` says whether it asked to close;
-    ``error`` is the exception that would have made a binding drop it.
+    ``calls`` lists its callbacks as ``(name, argument)`` pairs, from
+    ``("connection_made", None)`` to ``("connection_lost", reason)`` when the
+    connection would be closed, with ``data_received`` pieces joined to the
+    call that completes them and errors given by a summary (a FrameTooLarge by
+    its limit, anything else by its type and message); ``output`` is everything
+    it sent; ``closed`` says whether a binding would have closed the connection
+    by the end of the input (the Handler's ``close_when_done``, which the
+    default ``end_received`` calls after the peer's end of stream, or an
+    error); ``error`` is the reason ``connection_lost`` would get, None for a
+    clean close.
     """
 
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -181,13 +188,18 @@ class Transcript:
     error: BaseException | None = None
 
     def comparable(self) -> tuple[object, ...]:
-        """The parts that must not depend on the split (errors by type and message)."""
-        error: object = self.error
-        if isinstance(error, FrameTooLarge):
-            error = (FrameTooLarge, error.limit)  # its size says how much had arrived
-        elif error is not None:
-            error = (type(error), str(error))
-        return (self.calls, self.output, self.closed, error)
+        """The parts that must not depend on the split."""
+        return (self.calls, self.output, self.closed, _summary(self.error))
+
+
+def _summary(error: BaseException | None) -> object:
+    """An error as a split-independent value (a FrameTooLarge's size says how
+    much had arrived when it was found, so only its limit counts)."""
+    if isinstance(error, FrameTooLarge):
+        return (FrameTooLarge, error.limit)
+    if error is not None:
+        return (type(error), str(error))
+    return None
 
 
 class _Recorder:
@@ -198,6 +210,20 @@ class _Recorder:
         self.transcript = transcript
         for name in ("frame_received", "end_received"):
             self._wrap(handler, name)
+        original_made = handler.connection_made
+        original_lost = handler.connection_lost
+
+        def connection_made(framer: Framer) -> None:
+            transcript.calls.append(("connection_made", None))
+            original_made(framer)
+
+        def connection_lost(error: BaseException | None) -> None:
+            self.flush()
+            transcript.calls.append(("connection_lost", _summary(error)))
+            original_lost(error)
+
+        handler.connection_made = connection_made  # type: ignore[method-assign]
+        handler.connection_lost = connection_lost  # type: ignore[method-assign]
         self._wrap_error(handler, "frame_too_large", lambda error: error.limit)  # type: ignore[attr-defined]
         self._wrap_error(handler, "frame_malformed", str)
         original_data = handler.data_received
@@ -213,13 +239,17 @@ class _Recorder:
         original = getattr(handler, name)
 
         def recorded(error: Exception) -> None:
-            if self.pieces:
-                self.transcript.calls.append(("data_received", b"".join(self.pieces)))
-                self.pieces.clear()
+            self.flush()
             self.transcript.calls.append((name, describe(error)))
             original(error)
 
         setattr(handler, name, recorded)
+
+    def flush(self) -> None:
+        """Record the streamed pieces no callback has completed."""
+        if self.pieces:
+            self.transcript.calls.append(("data_received", b"".join(self.pieces)))
+            self.pieces.clear()
 
     def _wrap(self, handler: Handler, name: str) -> None:
         original = getattr(handler, name)
@@ -233,35 +263,36 @@ class _Recorder:
 
 
 def run_handler(factory: Callable[[], Handler], chunks: Iterable[bytes], *, eof: bool = True) -> Transcript:
-    """Drive a Handler from ``factory`` the way the bindings do, with no socket:
-    each chunk is received, its events delivered and its output taken.
+    """Drive a Handler from ``factory`` as every binding does, with no socket.
 
-    Input goes on being delivered after ``close_when_done``, as a binding may
-    until the close takes effect (so a protocol should ignore input once
-    ``framer.closing``). Stops at the first exception a callback raises, where a
-    binding would drop the connection; output queued before it is kept.
+    The Handler runs on the same :class:`~sanschat.Driver` the bindings use:
+    each chunk is received, its events delivered and all output taken; the
+    end of the stream follows unless ``eof=False``. Input after the Handler's
+    ``close_when_done`` is not delivered; a callback that raises stops input,
+    its earlier output is still sent, and the error is the transcript's
+    ``error``. If the connection would be closed, ``connection_lost`` is
+    called and recorded last.
     """
     transcript = Transcript()
     handler = factory()
-    framer = handler.new_framer()
     recorder = _Recorder(handler, transcript)
-    out: list[bytes] = []
-    try:
-        handler.connection_made(framer)
-        out.append(framer.data_to_send())
-        for chunk in [*chunks, b""] if eof else chunks:
-            if framer.eof_received:
-                break
-            framer.receive_data(chunk)
-            deliver_events(framer, handler)
-            out.append(framer.data_to_send())
-    except Exception as error:
-        transcript.error = error
-        out.append(framer.data_to_send())
-    if recorder.pieces:
-        transcript.calls.append(("data_received", b"".join(recorder.pieces)))
+    driver = Driver(handler)
+    driver.start()
+    out = [driver.data_to_send(None)]
+    for chunk in [*chunks, b""] if eof else chunks:
+        if driver.close_action is not CloseAction.NONE:
+            break
+        if chunk:
+            driver.data_received(chunk)
+        else:
+            driver.eof_received()
+        out.append(driver.data_to_send(None))
+    recorder.flush()
     transcript.output = b"".join(out)
-    transcript.closed = framer.closing
+    transcript.closed = driver.close_action is not CloseAction.NONE
+    transcript.error = driver.close_reason
+    if transcript.closed:
+        driver.connection_lost()
     return transcript
 
 

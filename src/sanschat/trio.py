@@ -4,8 +4,9 @@
   in-memory pairs of ``trio.testing``): ``async for event in framed`` to
   receive, ``await framed.send(...)`` / ``push`` + ``await framed.flush()`` to
   send, ``aclose()``. One task may send while another receives.
-- :func:`run_handler` / :func:`serve` run a :class:`~sanschat.Handler` per
-  connection, the same class the select and asyncio bindings run.
+- :func:`serve_stream` / :func:`serve` run a :class:`~sanschat.Handler` per
+  connection on a :class:`~sanschat.Driver`, the same class and the same
+  rules as under the select and asyncio bindings.
 
 Cancellation (trio's contract, kept):
 
@@ -25,21 +26,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import partial
-from typing import Any
 
 try:
     import trio
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError("sanschat.trio needs trio, which is an extra: pip install 'sanschat[trio]'") from error
 
+from ._driver import CloseAction, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
-from ._handler import Handler, deliver_events
+from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
 from ._terminators import Terminator
 
-__all__ = ["FramedStream", "run_handler", "serve"]
+__all__ = ["FramedStream", "serve_stream", "serve", "Server"]
 
 log = logging.getLogger("sanschat.trio")
 
@@ -189,95 +189,199 @@ class FramedStream(trio.abc.AsyncResource):
 # ------------------------------------------------------------- handlers
 
 
-async def run_handler(transport: trio.abc.Stream, handler: Handler, *, receive_size: int = 65536) -> None:
-    """Run ``handler`` on ``transport`` until the connection is over.
+async def serve_stream(
+    transport: trio.abc.Stream, handler: Handler, *, receive_size: int = 65536, linger: float = 2.0
+) -> None:
+    """Run ``handler`` on ``transport`` until the connection is over, on a
+    :class:`~sanschat.Driver` (so it behaves as under every binding).
 
     Reading and writing are two tasks: output pushed at any time (by another
-    connection, a timer) is sent at once. Reading pauses while the handler's
-    output is above its high water mark. A reset ends the connection with
-    ``connection_lost(error)``; an exception from the handler closes the
-    connection, goes to ``connection_lost`` and is re-raised.
+    connection, a timer) is sent at once. A handler error is logged by the
+    driver and ends the connection after the output queued before it; a reset
+    ends it at once. Either way ``connection_lost`` gets the reason and this
+    returns normally. A clean close sends our end of stream, then drops what
+    the peer still sends until its own end or ``linger`` seconds.
     """
-    framed = FramedStream(transport, handler.new_framer(), receive_size=receive_size)
-    framer = framed.framer
-    wakeup = trio.Event()
-    failure: list[BaseException] = []
+    await _run(transport, Driver(handler, _info(transport)), receive_size, linger)
 
-    def output_ready() -> None:
-        wakeup.set()
+
+async def _run(transport: trio.abc.Stream, driver: Driver, receive_size: int, linger: float) -> None:
+    changed = trio.Event()
+
+    def notify() -> None:
+        nonlocal changed
+        changed.set()
+        changed = trio.Event()
+
+    driver.on_wake = notify
 
     async def read_loop() -> None:
-        while not deliver_events(framer, handler):
-            await framed.wait_writable()  # a peer that does not read is not read either
-            await framed._fill()
-            if framed.receive_error is not None:
-                raise framed.receive_error
-
-    async def write_loop() -> None:
-        nonlocal wakeup
         while True:
-            wakeup = trio.Event()  # armed before looking, so no push is missed
-            await framed.flush()
-            if framer.should_close:
+            while not driver.wants_read:
+                if driver.input_ended:
+                    return
+                await changed.wait()
+            try:
+                data = await transport.receive_some(receive_size)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+                driver.transport_failed(error)
+                notify()
                 return
-            if not framer.has_output:
-                await wakeup.wait()
+            if data:
+                driver.data_received(data)
+            else:
+                driver.eof_received()
+            notify()
 
-    async def guarded(job: Callable[[], Any], scope: trio.CancelScope, last: bool) -> None:
-        try:
-            await job()
-        except Exception as error:  # a handler bug, or the connection broke
-            failure.append(error)
-            scope.cancel()
-        else:
-            if last:
-                scope.cancel()
+    async def write_loop() -> CloseAction:
+        while True:
+            action = driver.close_action
+            if action is not CloseAction.NONE:
+                return action
+            view = driver.peek_output()
+            if not view:
+                await changed.wait()
+                continue
+            try:
+                await transport.send_all(view)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+                driver.transport_failed(error)
+                return CloseAction.ABORT
+            driver.consume_output(len(view))
+            notify()
 
-    framer.on_output_ready = output_ready
     try:
-        handler.connection_made(framer)
+        driver.start()
         async with trio.open_nursery() as nursery:
-            # Reading may end (EOF) while output still flows; writing ends the
-            # connection when the handler closes it.
-            nursery.start_soon(guarded, read_loop, nursery.cancel_scope, False)
-            nursery.start_soon(guarded, write_loop, nursery.cancel_scope, True)
-    except Exception as error:  # from connection_made
-        failure.append(error)
+            nursery.start_soon(read_loop)
+            action = await write_loop()
+            nursery.cancel_scope.cancel()
+        if action is CloseAction.CLOSE:
+            await _close_cleanly(transport, driver, receive_size, linger)
     finally:
-        framer.on_output_ready = None
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(transport)
-            # Also when cancelled from outside: we closed it, a normal close.
-            reason = failure[0] if failure else None
-            handler.connection_lost(reason)
-    if reason is not None and not isinstance(reason, (trio.BrokenResourceError, trio.ClosedResourceError)):
-        raise reason
+            driver.connection_lost()
 
 
-async def _serve_one(factory: Callable[[], Handler], transport: trio.abc.Stream) -> None:
-    try:
-        handler = factory()
-    except Exception:
-        log.exception("handler factory failed; dropping the client")
-        await trio.aclose_forcefully(transport)
+async def _close_cleanly(
+    transport: trio.abc.Stream, driver: Driver, receive_size: int, linger: float
+) -> None:
+    """Send our end of stream, then drop what the peer sends until its end."""
+    if driver.input_ended or not isinstance(transport, trio.abc.HalfCloseableStream):
         return
+    with trio.move_on_after(linger):
+        try:
+            await transport.send_eof()
+            while await transport.receive_some(receive_size):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+
+def _info(transport: trio.abc.Stream) -> ConnectionInfo:
+    """Addresses and TLS object of ``transport`` (a socket, or TLS over one)."""
+    tls = transport if isinstance(transport, trio.SSLStream) else None
+    inner = tls.transport_stream if tls is not None else transport
+    sock = getattr(inner, "socket", None)
+    if sock is None:
+        return ConnectionInfo(tls=tls)
     try:
-        await run_handler(transport, handler)
-    except Exception:
-        log.exception("closed a connection after an error in %r", handler)
+        return ConnectionInfo(sock.getpeername(), sock.getsockname(), tls)
+    except OSError:
+        return ConnectionInfo(tls=tls)
+
+
+#: Seconds to stop accepting after accept() failed for lack of resources.
+ACCEPT_BACKOFF = 0.1
+
+
+class Server:
+    """What :func:`serve` starts: its listeners, and a graceful :meth:`shutdown`."""
+
+    def __init__(self, listeners: list[trio.SocketListener], cancel_scope: trio.CancelScope) -> None:
+        self.listeners = listeners
+        #: The drivers of the open connections.
+        self.connections: set[Driver] = set()
+        self._cancel_scope = cancel_scope
+        self._closing = False
+        self._closed = trio.Event()
+
+    @property
+    def port(self) -> int:
+        """The port of the first listener (the one chosen for ``port=0``)."""
+        port: int = self.listeners[0].socket.getsockname()[1]
+        return port
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting, let every connection finish what it has queued
+        (``close_when_done``), wait up to ``timeout`` seconds, then cancel the
+        rest; :func:`serve` returns."""
+        self._closing = True
+        for listener in self.listeners:
+            await listener.aclose()
+        if not self.connections:
+            self._closed.set()
+        for driver in list(self.connections):
+            driver.framer.close_when_done()
+            if driver.on_wake is not None:
+                driver.on_wake()
+        with trio.move_on_after(timeout):
+            await self._closed.wait()
+        self._cancel_scope.cancel()
+
+    async def _accept(
+        self, listener: trio.SocketListener, nursery: trio.Nursery, factory: Callable[[], Handler]
+    ) -> None:
+        while True:
+            try:
+                transport = await listener.accept()
+            except trio.ClosedResourceError:
+                return
+            except OSError as error:  # out of descriptors, and the like
+                log.warning("accept failed: %s; retrying in %.1f s", error, ACCEPT_BACKOFF)
+                await trio.sleep(ACCEPT_BACKOFF)
+                continue
+            nursery.start_soon(self._connection, transport, factory)
+
+    async def _connection(self, transport: trio.SocketStream, factory: Callable[[], Handler]) -> None:
+        try:
+            handler = factory()
+        except Exception:
+            log.exception("handler factory failed; dropping the client")
+            await trio.aclose_forcefully(transport)
+            return
+        driver = Driver(handler, _info(transport))
+        self.connections.add(driver)
+        try:
+            await _run(transport, driver, 65536, 2.0)
+        finally:
+            self.connections.discard(driver)
+            if self._closing and not self.connections:
+                self._closed.set()
 
 
 async def serve(
     factory: Callable[[], Handler],
-    port: int,
-    *,
     host: str = "127.0.0.1",
-    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    port: int = 0,
+    *,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve TCP on ``host:port``, running a Handler from ``factory`` per client.
+    """Serve TCP on ``host:port``, running a Handler from ``factory`` per client,
+    until cancelled or :meth:`Server.shutdown`.
 
-    Use with ``nursery.start(serve, factory, 0)`` to get the listeners (and so
-    the port). An error in one connection's handler is logged
-    (logger ``sanschat.trio``) and closes that connection only.
+    ``server = await nursery.start(serve, factory)`` gives the :class:`Server`
+    (``server.port``). An error in one connection's handler is logged (logger
+    ``sanschat``) and closes that connection only.
     """
-    await trio.serve_tcp(partial(_serve_one, factory), port, host=host, task_status=task_status)
+    with trio.CancelScope() as scope:
+        server = Server(await trio.open_tcp_listeners(port, host=host), scope)
+        try:
+            async with trio.open_nursery() as nursery:
+                for listener in server.listeners:
+                    nursery.start_soon(server._accept, listener, nursery, factory)
+                task_status.started(server)
+        finally:
+            for listener in server.listeners:
+                await trio.aclose_forcefully(listener)

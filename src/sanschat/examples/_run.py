@@ -45,16 +45,14 @@ def _serve_asyncio(factory: Factory, host: str, port: int, ready: Announce) -> N
 
 
 def _serve_trio(factory: Factory, host: str, port: int, ready: Announce) -> None:
-    from functools import partial
-
     import trio
 
     from ..trio import serve
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(partial(serve, host=host), factory, port)
-            ready(host, listeners[0].socket.getsockname()[1])
+            server = await nursery.start(serve, factory, host, port)
+            ready(host, server.port)
 
     trio.run(main)
 
