@@ -26,7 +26,11 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "ClosedError",
             "DEFAULT_MAX_FRAME_SIZE",
             "Handler",
+            "ConnectionInfo",
             "deliver_events",
+            "Driver",
+            "CloseAction",
+            "OutputLimitExceeded",
             "AnyDelimiter",
             "LengthPrefix",
             "Varint",
@@ -52,6 +56,7 @@ def test_errors_share_one_base() -> None:
         sanschat.ProducerError,
         sanschat.ClosedError,
         sanschat.MalformedFrame,
+        sanschat.OutputLimitExceeded,
     ):
         assert issubclass(exc, sanschat.FramingError)
 

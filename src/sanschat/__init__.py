@@ -8,10 +8,18 @@ in their own modules and are imported only when you import them.
 
 from __future__ import annotations
 
-from ._errors import ClosedError, FrameTooLarge, FramingError, MalformedFrame, ProducerError
+from ._driver import CloseAction, Driver
+from ._errors import (
+    ClosedError,
+    FrameTooLarge,
+    FramingError,
+    MalformedFrame,
+    OutputLimitExceeded,
+    ProducerError,
+)
 from ._events import NEED_DATA, Data, EndOfStream, Event, Frame
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
-from ._handler import Handler, deliver_events
+from ._handler import ConnectionInfo, Handler, deliver_events
 from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix, Netstring, Varint
 from ._output import Producer, simple_producer
 from ._terminators import Terminator
@@ -30,7 +38,10 @@ __all__ = [
     "Netstring",
     "HeaderKind",
     "Handler",
+    "ConnectionInfo",
     "deliver_events",
+    "Driver",
+    "CloseAction",
     "Producer",
     "simple_producer",
     "FramingError",
@@ -38,6 +49,7 @@ __all__ = [
     "MalformedFrame",
     "ProducerError",
     "ClosedError",
+    "OutputLimitExceeded",
     "DEFAULT_MAX_FRAME_SIZE",
 ]
 

@@ -78,6 +78,7 @@ class Driver:
         self.input_dropped = 0
         self._aborted = False
         self._lost = False
+        self._held = False  # delivery stopped with input perhaps still in the Framer
         self._busy = False  # inside a driver call: no on_wake
 
     # ------------------------------------------------------------ lifecycle
@@ -97,6 +98,7 @@ class Driver:
             framer.on_output_ready = self._output_ready
             framer.on_output_overflow = self._overflowed
             framer.output_limit = handler.max_output
+            framer.hold_input_above = handler.pause_reading_above
             self._check_output()
         finally:
             self._busy = False
@@ -161,7 +163,7 @@ class Driver:
             # Input is dropped now, but read: a peer blocked sending to us
             # would never read the answers we still have to send.
             return True
-        return framer.pending_output + framer.promised_output <= self.handler.pause_reading_above
+        return not self._held
 
     @property
     def wants_write(self) -> bool:
@@ -185,7 +187,9 @@ class Driver:
             return b""
         self._busy = True
         try:
-            return self.framer.data_to_send(max_bytes)
+            data = self.framer.data_to_send(max_bytes)
+            self._resume_delivery()
+            return data
         except Exception as error:
             self._abort(error)
             return b""
@@ -208,15 +212,30 @@ class Driver:
     def consume_output(self, sent: int) -> None:
         """``sent`` bytes of the last :meth:`peek_output` went out."""
         self.framer.consume_output(sent)
+        if self._held:
+            self._busy = True
+            try:
+                self._resume_delivery()
+            finally:
+                self._busy = False
 
     # -------------------------------------------------------------- private
 
     def _deliver(self) -> None:
-        """Hand the Framer's ready events to the Handler, until it closes."""
+        """Hand the Framer's ready events to the Handler, until input is held
+        (the Handler closed, or its unsent output passed the bound)."""
+        framer = self.framer
         try:
-            deliver_events(self.framer, self.handler)
+            deliver_events(framer, self.handler)
         except Exception as error:
             self._handler_failed(error)
+        self._held = framer.input_hold and not framer.closing
+
+    def _resume_delivery(self) -> None:
+        """Output went out: deliver the input held back, if the bound allows."""
+        if self._held and not self.framer.input_hold:
+            self._deliver()
+            self._check_output()
 
     def _handler_failed(self, error: Exception) -> None:
         """A callback raised: log it, stop input, send what was queued, close."""

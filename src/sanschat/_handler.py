@@ -99,25 +99,29 @@ class Handler:
 
 
 def deliver_events(framer: Framer, handler: Handler) -> bool:
-    """Hand every event ready in ``framer`` to ``handler``, until it closes.
+    """Hand every event ready in ``framer`` to ``handler``, until input is held.
 
     Returns True once the end of the stream has been delivered. Stops as soon
-    as the handler has called ``close_when_done``: input after the close
-    decision is not delivered. After a ``Frame``, the rest of a pipelined run
-    goes through ``payloads()`` in bulk; ``set_terminator`` from inside a
+    as ``framer.input_hold`` turns true: after the handler's
+    ``close_when_done`` (input after the close decision is never delivered),
+    or while its unsent output is above ``framer.hold_input_above`` (call
+    again once it has gone out). After a ``Frame``, the rest of a pipelined
+    run goes through ``payloads()`` in bulk; ``set_terminator`` from inside a
     callback stays exact.
     """
-    while not framer.closing:
+    while not framer.input_hold:
         try:
             event = framer.next_event()
             kind = type(event)
             if kind is Frame:
                 frame_received = handler.frame_received
                 frame_received(event.data)  # type: ignore[union-attr]
+                if framer.input_hold:  # checked before the next payload is taken
+                    return False
                 for payload in framer.payloads():
-                    if framer.closing:
-                        return False
                     frame_received(payload)
+                    if framer.input_hold:
+                        return False
             elif event is NEED_DATA:
                 return False
             elif kind is Data:

@@ -91,6 +91,11 @@ class OutputQueue:
         #: driver aborts the connection then). The push itself is queued.
         self.on_output_overflow: Callable[[], None] | None = None
         self._output_limit: int | None = None
+        self._hold_above: int | None = None
+        #: True while input should not be delivered: after :meth:`close_when_done`,
+        #: or while the unsent output is above :attr:`hold_input_above`.
+        #: :func:`~sanschat.deliver_events` stops when it turns true.
+        self.input_hold = False
 
     # ------------------------------------------------------------- settings
 
@@ -131,6 +136,17 @@ class OutputQueue:
     @output_limit.setter
     def output_limit(self, limit: int | None) -> None:
         self._output_limit = limit
+
+    @property
+    def hold_input_above(self) -> int | None:
+        """Unsent output (with :attr:`promised_output`) above which
+        :attr:`input_hold` is true (None: only closing holds input)."""
+        return self._hold_above
+
+    @hold_input_above.setter
+    def hold_input_above(self, bound: int | None) -> None:
+        self._hold_above = bound
+        self._update_water()
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         """The water marks as ``(low, high)``, like asyncio's transports."""
@@ -198,6 +214,9 @@ class OutputQueue:
             queued = self._known + self._promised
             if queued > self._high:
                 self._paused = True
+            hold = self._hold_above
+            if hold is not None and queued > hold:
+                self.input_hold = True
             limit = self._output_limit
             if limit is not None and queued > limit and self.on_output_overflow is not None:
                 self.on_output_overflow()
@@ -222,7 +241,7 @@ class OutputQueue:
         self._hints.append(hint)
         if hint:
             self._promised += hint
-            self._update_water()
+            self._update_water()  # may hold input
             limit = self._output_limit
             if (
                 limit is not None
@@ -241,6 +260,7 @@ class OutputQueue:
         """
         if not self._closing:
             self._closing = True
+            self.input_hold = True
             was_idle = not self._queue
             self._queue.append(_CLOSE)
             if was_idle and self.on_output_ready is not None:
@@ -394,6 +414,8 @@ class OutputQueue:
             self._paused = True
         elif queued <= self._low:
             self._paused = False
+        hold = self._hold_above
+        self.input_hold = self._closing or (hold is not None and queued > hold)
 
 
 class simple_producer:

@@ -187,6 +187,9 @@ class Connection:
         self.sock.close()
         self.loop.connections.discard(self)
         self.driver.connection_lost()
+        deadline = self.loop._deadline
+        if deadline is not None and not self.loop.connections:
+            deadline.cancel()  # a shutdown finished before its timeout
 
 
 def _address(get: Callable[[], Any]) -> Any:
@@ -271,6 +274,7 @@ class Loop:
         self._sequence = itertools.count()
         self._ready: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._stopping = False
+        self._deadline: Timer | None = None  # a shutdown's timeout
         self._wake_recv, self._wake_send = socket.socketpair()
         self._wake_recv.setblocking(False)
         self._wake_send.setblocking(False)
@@ -386,17 +390,20 @@ class Loop:
             log.exception("callback %r failed", callback)
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop gracefully: stop accepting, let every connection finish what it
-        has queued (``close_when_done``), wait up to ``timeout`` seconds for them
-        to close, then close the rest at once."""
+        """Begin a graceful stop and return at once: stop accepting, let every
+        connection finish what it has queued (``close_when_done``), and close
+        those still open after ``timeout`` seconds. :meth:`run` returns once
+        the last one has closed. Call it in the loop's thread (from another,
+        through :meth:`call_soon_threadsafe`)."""
         for listener in list(self.listeners):
             listener.close()
         for connection in list(self.connections):
             connection.framer.close_when_done()
             connection._update()
-        deadline = monotonic() + timeout
-        while self.connections and monotonic() < deadline:
-            self.run(timeout=min(0.1, max(0.0, deadline - monotonic())))
+        if self.connections:
+            self._deadline = self.call_later(timeout, self._close_connections)
+
+    def _close_connections(self) -> None:
         for connection in list(self.connections):
             connection.close()
 

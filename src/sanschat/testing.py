@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any, Union
 
+from ._conformance import SCENARIOS, Peer, Serve, Served, TcpPeer, check_binding, memory_server
 from ._driver import CloseAction, Driver
 from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame
@@ -52,6 +53,13 @@ __all__ = [
     "Transcript",
     "run_handler",
     "assert_split_invariant",
+    "check_binding",
+    "SCENARIOS",
+    "Peer",
+    "Served",
+    "Serve",
+    "TcpPeer",
+    "memory_server",
 ]
 
 #: One normalised event: a Frame or EndOfStream with its streamed pieces joined

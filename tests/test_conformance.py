@@ -1,0 +1,114 @@
+"""Every binding, and the bare Driver, against the one Handler contract
+(``sanschat.testing.check_binding``'s scenarios), over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import trio
+
+import sanschat.asyncio
+import sanschat.trio
+from sanschat import Handler
+from sanschat.select import Loop
+from sanschat.testing import SCENARIOS, Peer, Serve, Served, TcpPeer, memory_server
+
+Factory = Callable[[], Handler]
+
+
+class _Tcp:
+    """A Served over TCP: ``stop(timeout)`` shuts the server down gracefully."""
+
+    def __init__(self, address: tuple[str, int], stop: Callable[[float], None]) -> None:
+        self.address = address
+        self._stop = stop
+
+    def connect(self) -> Peer:
+        return TcpPeer(self.address)
+
+    def shutdown(self, timeout: float) -> None:
+        self._stop(timeout)
+
+
+@contextmanager
+def select_server(factory: Factory) -> Iterator[Served]:
+    loop = Loop()
+    listener = loop.listen(factory, "127.0.0.1", 0)
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    try:
+        yield _Tcp(listener.address, lambda timeout: loop.call_soon_threadsafe(loop.shutdown, timeout))
+    finally:
+        loop.call_soon_threadsafe(loop.shutdown, 0.0)
+        thread.join()  # run() returns once every connection has closed
+        loop.close()
+
+
+@contextmanager
+def asyncio_server(factory: Factory) -> Iterator[Served]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    server = asyncio.run_coroutine_threadsafe(sanschat.asyncio.serve(factory), loop).result()
+    stopping: list[concurrent.futures.Future[None]] = []
+
+    def shutdown(timeout: float) -> None:
+        stopping.append(asyncio.run_coroutine_threadsafe(sanschat.asyncio.shutdown(server, timeout), loop))
+
+    try:
+        yield _Tcp(server.sockets[0].getsockname(), shutdown)
+    finally:
+        if not stopping:
+            shutdown(0.0)
+        stopping[0].result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+@contextmanager
+def trio_server(factory: Factory) -> Iterator[Served]:
+    started: queue.Queue[Any] = queue.Queue()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(sanschat.trio.serve, factory)
+            started.put((server, nursery, trio.lowlevel.current_trio_token()))
+
+    thread = threading.Thread(target=trio.run, args=(main,))
+    thread.start()
+    server, nursery, token = started.get(timeout=30)
+    stopping = False
+
+    def shutdown(timeout: float) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            trio.from_thread.run_sync(nursery.start_soon, server.shutdown, timeout, trio_token=token)
+
+    try:
+        yield _Tcp(("127.0.0.1", server.port), shutdown)
+    finally:
+        shutdown(0.0)
+        thread.join()  # serve returns once every connection has closed
+
+
+BINDINGS: dict[str, Serve] = {
+    "memory": memory_server,
+    "select": select_server,
+    "asyncio": asyncio_server,
+    "trio": trio_server,
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
+@pytest.mark.parametrize("binding", BINDINGS.values(), ids=BINDINGS.keys())
+def test_the_binding_keeps_the_handler_contract(binding: Serve, scenario: Callable[[Serve], None]) -> None:
+    scenario(binding)
