@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 from collections.abc import Iterator
 
@@ -62,6 +63,35 @@ def test_http_reader_pipelined_trickled_and_content_length_zero(server: tuple[st
             + response(b"POST /big HTTP/1.1: 300000 body bytes\n")
             + response(b"POST /last HTTP/1.1: 5 body bytes\n")
         )
+
+
+@pytest.mark.parametrize("server", params("http"), indirect=True)
+def test_a_too_large_body_sent_eagerly_still_gets_its_413(server: tuple[str, int]) -> None:
+    """http.client sends the whole body before reading: the server must read
+    (and drop) it after deciding to close, or the client never sees the answer."""
+    _loop, port = server
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", "/upload", body=b"z" * (3 << 20))
+        answer = connection.getresponse()
+        assert answer.status == 413
+        assert answer.read() == b"body over 1 MiB\n"
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("server", params("http"), indirect=True)
+def test_http_reader_keeps_answers_when_the_client_keeps_talking(server: tuple[str, int]) -> None:
+    _loop, port = server
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            b"GET /a HTTP/1.1\r\n\r\n"
+            b"GET /b HTTP/1.1\r\nConnection: close\r\n\r\n" + b"GET /ignored HTTP/1.1\r\n\r\n" * 500
+        )
+        received = read_all(sock)
+    assert received == response(b"GET /a HTTP/1.1: 0 body bytes\n") + response(
+        b"GET /b HTTP/1.1: 0 body bytes\n"
+    )
 
 
 @pytest.mark.parametrize("server", params("http"), indirect=True)

@@ -39,7 +39,7 @@ from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
 from ._terminators import Terminator
 
-__all__ = ["FramedStream", "serve_stream", "serve", "Server"]
+__all__ = ["FramedStream", "serve_stream", "serve", "connect", "Server"]
 
 log = logging.getLogger("sanschat.trio")
 
@@ -203,6 +203,11 @@ async def serve_stream(
     the peer still sends until its own end or ``linger`` seconds.
     """
     await _run(transport, Driver(handler, _info(transport)), receive_size, linger)
+
+
+async def connect(handler: Handler, host: str, port: int) -> None:
+    """Connect to ``host:port`` and run ``handler`` until the connection is over."""
+    await serve_stream(await trio.open_tcp_stream(host, port), handler)
 
 
 async def _run(transport: trio.abc.Stream, driver: Driver, receive_size: int, linger: float) -> None:

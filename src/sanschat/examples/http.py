@@ -24,8 +24,8 @@ class HttpRequestReader(Handler):
         self.in_body = False
 
     def frame_received(self, data: bytes) -> None:
-        if self.framer.closing:
-            return  # after an error reply: ignore what else was pipelined
+        # After an error reply (close_when_done) nothing more is delivered, and
+        # the binding drains what the client still sends so it gets the reply.
         if self.in_body:
             self.body.append(data)
             self.respond()
