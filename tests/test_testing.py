@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +14,7 @@ from sanschat.examples.http import HttpRequestReader
 from sanschat.testing import (
     assert_split_invariant,
     chunkings,
+    fuzz_split,
     replay,
     run_handler,
     sample_splits,
@@ -239,3 +241,40 @@ def test_a_difference_in_callbacks_is_named_by_its_position() -> None:
 
     with pytest.raises(AssertionError, match=r"cut at \[\d\].*callback #"):
         assert_split_invariant(CountsPieces, b"abcd\nef\n")
+
+
+def test_fuzz_split_finds_a_split_dependent_bug_and_passes_a_correct_handler() -> None:
+    """The atheris template's one step, driven here by a seeded random search."""
+    rng = random.Random(5)
+    inputs = [bytes(rng.randrange(256) for _ in range(2)) + b"ab\ncd\nef\n" for _ in range(200)]
+    for data in inputs:
+        fuzz_split(Upper, data)  # a correct Handler never fails
+    failures = 0
+    for data in inputs:
+        try:
+            fuzz_split(NaiveLines, data)
+        except AssertionError as error:
+            failures += 1
+            assert "cut at [" in str(error)
+    assert failures > 50
+
+
+def test_fuzz_split_reports_a_crashing_parser() -> None:
+    class Crashes(Handler):
+        def frame_received(self, data: bytes) -> None:
+            int(data)  # hostile input: ValueError
+
+    with pytest.raises(ValueError):
+        fuzz_split(Crashes, b"\x00\x01not a number\r\n")
+
+
+def test_the_fuzz_template_runs_without_atheris() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "fuzz" / "fuzz_handler.py"
+    spec = importlib.util.spec_from_file_location("fuzz_handler", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.test_one_input(b"\x12\x34hello\r\nworld\r\n")

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from ._conformance import SCENARIOS, Peer, Serve, Served, TcpPeer, check_binding, memory_server
 from ._driver import CloseAction, Driver
-from ._errors import FrameTooLarge, MalformedFrame
+from ._errors import FrameTooLarge, FramingError, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame
 from ._framer import Framer
 from ._handler import Handler
@@ -53,6 +53,7 @@ __all__ = [
     "Transcript",
     "run_handler",
     "assert_split_invariant",
+    "fuzz_split",
     "check_binding",
     "SCENARIOS",
     "Peer",
@@ -334,6 +335,30 @@ def assert_split_invariant(
             got = run_handler(factory, _cut(data, points), eof=eof)
             raise AssertionError(_difference(data, points, got, expected))
     return expected
+
+
+def fuzz_split(factory: Callable[[], Handler], data: bytes, *, eof: bool = True) -> None:
+    """One fuzzing run of your Handler, for atheris (or any fuzzer): ``data``'s
+    first two bytes choose up to 8 cuts in the rest, and the Handler must
+    behave the same cut as unsplit. Raises AssertionError on a difference
+    (smallest split, first differing callback or byte), and re-raises an
+    exception a callback raised that is not a :class:`~sanschat.FramingError`
+    (a parser that crashes on hostile input). See ``fuzz/fuzz_handler.py``."""
+    if len(data) < 2:
+        return
+    rng = random.Random(int.from_bytes(data[:2], "big"))
+    payload = data[2:]
+    inner = range(1, len(payload))
+    points = sorted(rng.sample(inner, min(len(inner), rng.randint(0, 8))))
+    expected = run_handler(factory, [payload] if payload else [], eof=eof)
+    if expected.error is not None and not isinstance(expected.error, FramingError):
+        raise expected.error
+    want = expected.comparable()
+    if run_handler(factory, _cut(payload, points), eof=eof).comparable() != want:
+        points = _fewest_cuts(factory, payload, points, want, eof)
+        raise AssertionError(
+            _difference(payload, points, run_handler(factory, _cut(payload, points), eof=eof), expected)
+        )
 
 
 def _points(chunks: list[bytes]) -> list[int]:
