@@ -2,11 +2,17 @@
 
 Each input is decoded into a framing case: a starting terminator, delivery
 mode and frame limit, a program of terminator changes (one after each frame),
-cut points, and a payload. The payload is framed unsplit and cut at the
-points; the two recordings must be equal (split invariance) and the Framer
-must account for every byte. The payload is also queued as output, by pushes
-and producers, and taken by partial sends; what comes out must be exactly what
-went in. Any failure is an AssertionError (or an unexpected exception).
+cut points, and a payload. The payload is framed unsplit, cut at the points
+and trickled a byte at a time, each through ``next_event`` and through
+``payloads()``; all six recordings must be equal (split invariance, both paths
+agree), and every byte must be accounted for exactly once: delivered,
+consumed as a terminator or header, counted in ``bytes_discarded`` or still
+pending (also with a ``discard_buffers()`` in the middle). The payload is
+also queued as output, by pushes, sized, lazy and failing producers, under
+water marks, and taken by partial sends; what comes out must be exactly what
+went in, minus what the failing producer never gave, and a push after
+``close_when_done`` is dropped. Any failure is an AssertionError (or an
+unexpected exception).
 
 Fuzz (needs ``pip install atheris``; runs until stopped or the time limit)::
 
@@ -26,20 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sanschat import (
+    NEED_DATA,
     AnyDelimiter,
     Data,
-    EndOfStream,
     Frame,
     Framer,
     FrameTooLarge,
+    HeaderKind,
     LengthPrefix,
     MalformedFrame,
     Netstring,
+    ProducerError,
     Terminator,
     Varint,
     simple_producer,
 )
-from sanschat.testing import Recorded, replay
 
 FIXED: tuple[Terminator, ...] = (
     None,
@@ -127,65 +134,197 @@ def encode(case: Case) -> bytes:
     return out + bytes([len(case.cuts), *case.cuts]) + case.payload
 
 
-def normalised(events: list[Recorded]) -> list[object]:
-    return [
-        ("too large", e.limit)
-        if isinstance(e, FrameTooLarge)
-        else ("malformed", str(e))
-        if isinstance(e, MalformedFrame)
-        else e
-        for e in events
-    ]
+class Run:
+    """Frames a case's payload as a protocol would, through ``next_event`` or
+    ``payloads()``, and accounts for every byte: delivered, consumed as a
+    terminator or header, counted in ``bytes_discarded``, or still pending."""
 
+    def __init__(self, case: Case, bulk: bool) -> None:
+        self.framer = Framer(case.terminator, stream=case.stream, max_frame_size=case.max_frame_size)
+        self.term: Terminator = case.terminator
+        self.steps = iter(case.program)
+        self.bulk = bulk
+        self.events: list[object] = []
+        self.in_frame = b""
+        self.delivered = self.framing = 0
+        self.wire = bytearray()
 
-def frame_input(case: Case, chunks: list[bytes]) -> tuple[list[object], Framer]:
-    framer = Framer(case.terminator, stream=case.stream, max_frame_size=case.max_frame_size)
-    steps = iter(case.program)
+    def feed(self, chunk: bytes) -> None:
+        self.wire += chunk
+        self.framer.receive_data(chunk)
+        while self.read_some():
+            pass
 
-    def next_step(framer: Framer, frame: Frame) -> None:
-        step = next(steps, None)
+    def read_some(self) -> bool:
+        """Deliver what is ready; False once the Framer needs more input."""
+        framer = self.framer
+        try:
+            if self.bulk and not isinstance(self.term, AnyDelimiter):
+                for payload in framer.payloads():
+                    self.frame(Frame(payload))
+                    if isinstance(self.term, AnyDelimiter):
+                        break  # payloads() does not say which delimiter ends a frame
+            event = framer.next_event()
+        except (FrameTooLarge, MalformedFrame) as error:
+            self.fail(error)
+            return True
+        if event is NEED_DATA:
+            return False
+        if type(event) is Frame:
+            self.frame(event)  # type: ignore[arg-type]
+            return True
+        self.delivered += len(event.data)  # type: ignore[union-attr]
+        if type(event) is Data:
+            self.in_frame += event.data  # type: ignore[union-attr]
+            return True
+        self.events.append(("end", self.in_frame + event.data))  # type: ignore[union-attr]
+        self.in_frame = b""
+        return False
+
+    def frame(self, event: Frame) -> None:
+        # Where this frame began: everything before it is accounted for already.
+        start = self.delivered - len(self.in_frame) + self.framing + self.framer.bytes_discarded
+        payload, self.in_frame = self.in_frame + event.data, b""
+        self.delivered += len(event.data)
+        self.events.append(("frame", payload))
+        term = self.term
+        if isinstance(term, bytes):
+            self.framing += len(term)
+        elif isinstance(term, AnyDelimiter):
+            assert event.terminator in term.delimiters, (event, term)
+            self.framing += len(event.terminator)  # type: ignore[arg-type]
+        elif isinstance(term, HeaderKind):
+            # Read the header off the wire: a varint may be longer than it needs.
+            header = term.parse_header(bytes(self.wire[start : start + term.max_header]))
+            assert header is not None and header[1] == len(payload), (header, payload)
+            self.framing += header[0] + len(term.trailer)
+        elif term is not None:
+            self.term = None  # a count completed
+        step = next(self.steps, None)
         if step is not None:
-            framer.set_terminator(step[0], stream=step[1])
+            self.framer.set_terminator(step[0], stream=step[1])
+            self.term = step[0]
 
-    return normalised(replay(framer, chunks, after_frame=next_step)), framer
+    def fail(self, error: Exception) -> None:
+        # The streamed bytes of the bad frame, given before the error, are its own.
+        self.events.append(("data", self.in_frame))
+        self.in_frame = b""
+        if isinstance(error, FrameTooLarge):
+            self.events.append(("too large", error.limit))
+            if isinstance(self.term, int):
+                self.term = None  # the refused count is over
+        else:
+            self.events.append(("malformed", str(error)))
+            self.term = None
+
+    def unaccounted(self, received: int) -> int:
+        """Bytes received minus every byte accounted for: zero when none is lost
+        or counted twice."""
+        framer = self.framer
+        held = framer.pending_input + framer._reader.abandoned()
+        return received - (self.delivered + self.framing + framer.bytes_discarded + held)
+
+
+def frame_input(case: Case, chunks: list[bytes], bulk: bool, discard_after: int = -1) -> Run:
+    """Feed ``chunks`` then the end; ``discard_buffers()`` after chunk ``discard_after``."""
+    run = Run(case, bulk)
+    for index, chunk in enumerate(chunks):
+        run.feed(chunk)
+        if index == discard_after:
+            run.framer.discard_buffers()
+            run.in_frame = b""
+    run.feed(b"")
+    assert run.unaccounted(sum(map(len, chunks))) == 0, (case, chunks, bulk)
+    return run
+
+
+class Failing:
+    """A producer that gives one chunk, then raises."""
+
+    def __init__(self, chunk: bytes) -> None:
+        self.chunk = chunk
+
+    def more(self) -> bytes:
+        if self.chunk:
+            chunk, self.chunk = self.chunk, b""
+            return chunk
+        raise OSError("disk gone")
 
 
 def check_output(case: Case) -> None:
-    """Queue the payload in pieces (pushes and producers), take it by partial sends."""
+    """Queue the payload in pieces (pushes, sized and lazy producers, perhaps a
+    failing one), take it by partial sends under water marks; what comes out
+    is exactly what was queued, minus what the failing producer never gave."""
     payload, framer = case.payload, Framer(b"\n")
-    points = sorted({c % (len(payload) + 1) for c in case.cuts} | {0, len(payload)})
+    cuts = case.cuts or [3]
+    high = cuts[0] * 4
+    framer.set_write_buffer_limits(high, high // 4)
+    points = sorted({c % (len(payload) + 1) for c in cuts} | {0, len(payload)})
+    fail_at = cuts[-1] % 5 if len(cuts) > 2 else -1
+    expected = bytearray()
     for i, (a, b) in enumerate(zip(points, points[1:])):
-        if i % 2:
-            framer.push_with_producer(simple_producer(payload[a:b], buffer_size=1 + i))
+        piece = payload[a:b]
+        if i == fail_at:
+            framer.push_with_producer(Failing(piece[:1]))
+            expected += piece[:1]
+        elif i % 3 == 1:
+            framer.push_with_producer(simple_producer(piece, buffer_size=1 + i))
+            expected += piece
+        elif i % 3 == 2:
+            framer.push_with_producer(iter_producer(piece, 1 + i))
+            expected += piece
         else:
-            framer.push(bytearray(payload[a:b]))
+            framer.push(bytearray(piece))
+            expected += piece
     framer.close_when_done()
+    framer.push(b"late")  # dropped, counted
+    assert framer.dropped_after_close == 1
     sent = bytearray()
-    sizes = [c % 7 for c in case.cuts] or [3]
+    sizes = [c % 7 for c in cuts]
     while framer.has_output:
-        view = framer.peek_output()
+        try:
+            view = framer.peek_output()
+        except ProducerError:
+            continue
         size = min(len(view), sizes[len(sent) % len(sizes)] or 1)
         sent += view[:size]
         framer.consume_output(size)
-    assert bytes(sent) == payload
+        queued = framer.pending_output + framer.promised_output
+        assert not (queued > high and not framer.writing_paused)
+        assert not (queued <= high // 4 and framer.writing_paused)
+    assert bytes(sent) == bytes(expected)
     assert framer.should_close
+
+
+class iter_producer:
+    """A lazy producer with no len(): pieces of ``size`` bytes."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size = data, size
+
+    def more(self) -> bytes:
+        chunk, self.data = self.data[: self.size], self.data[self.size :]
+        return chunk
 
 
 def check(data: bytes) -> None:
     """The property every input must satisfy; raises AssertionError if not."""
     case = decode(data)
     payload = case.payload
-    whole, framer = frame_input(case, [payload] if payload else [])
     points = sorted({c % (len(payload) + 1) for c in case.cuts} | {0, len(payload)})
-    chunks = [payload[a:b] for a, b in zip(points, points[1:]) if b > a]
-    split, split_framer = frame_input(case, chunks)
-    assert whole == split, (case, whole, split)
-    # Conservation: after the end, nothing is held; what was skipped is counted
-    # the same way, and the delivered bytes plus the skipped never exceed the input.
-    assert framer.pending_input == split_framer.pending_input == 0
-    assert framer.bytes_discarded == split_framer.bytes_discarded
-    delivered = sum(len(e.data) for e in whole if isinstance(e, (Frame, Data, EndOfStream)))
-    assert delivered + framer.bytes_discarded <= len(payload)
+    splits = [[payload] if payload else [], [payload[a:b] for a, b in zip(points, points[1:]) if b > a]]
+    if len(payload) <= 256:
+        splits.append([payload[i : i + 1] for i in range(len(payload))])  # the trickle
+    runs = [frame_input(case, chunks, bulk) for chunks in splits for bulk in (False, True)]
+    first = runs[0]
+    for run in runs[1:]:
+        assert run.events == first.events, (case, first.events, run.events)
+        assert run.framer.bytes_discarded == first.framer.bytes_discarded
+    # discard_buffers in the middle: nothing to compare, but every byte accounted for.
+    if case.cuts:
+        frame_input(
+            case, splits[1], bool(case.cuts[0] & 1), discard_after=case.cuts[0] % len(splits[1] or [b""])
+        )
     check_output(case)
 
 
