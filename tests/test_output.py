@@ -356,7 +356,7 @@ def test_sized_producers_count_towards_the_water_marks() -> None:
 
 def test_a_failing_sized_producer_takes_its_promise_with_it() -> None:
     class Broken:
-        def __len__(self) -> int:
+        def __length_hint__(self) -> int:
             return 50
 
         def more(self) -> bytes:

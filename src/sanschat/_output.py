@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from operator import length_hint
 from typing import Protocol, Union
 
 from ._errors import ProducerError
@@ -161,12 +162,12 @@ class OutputQueue:
 
     @property
     def promised_output(self) -> int:
-        """Bytes that queued producers still hold, by their own ``len()``.
+        """Bytes that queued producers still hold, by their own length hint.
 
         A producer that keeps its output in memory (like :class:`simple_producer`)
-        should define ``__len__`` as the bytes it has left, so that this memory
-        counts towards the water marks and a binding's output bounds; a lazy
-        producer (reading a file, say) should not.
+        should define ``__length_hint__`` as the bytes it has left, so that this
+        memory counts towards the water marks and a binding's output bounds; a
+        lazy producer (reading a file, say) should not.
         """
         return self._promised
 
@@ -235,7 +236,7 @@ class OutputQueue:
         if self._closing:
             self.dropped_after_close += 1
             return
-        hint = len(producer) if hasattr(producer, "__len__") else 0  # type: ignore[arg-type]
+        hint = length_hint(producer, 0)
         was_idle = not self._queue
         self._queue.append(producer)
         self._hints.append(hint)
@@ -430,8 +431,10 @@ class simple_producer:
         self._view = memoryview(bytes(data) if not isinstance(data, bytes) else data)
         self._sent = 0
 
-    def __len__(self) -> int:
-        """The bytes not yet given (so the queue counts them as promised output)."""
+    def __length_hint__(self) -> int:
+        """The bytes not yet given (so the queue counts them as promised output;
+        a hint, not ``__len__``, so that the producer stays true when empty,
+        as asynchat's send loop expects)."""
         return len(self._view) - self._sent
 
     def more(self) -> bytes:

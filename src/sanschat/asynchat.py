@@ -8,6 +8,14 @@ attributes and callbacks. ``asyncore`` comes from the standard library on 3.10
 and 3.11 and from the ``pyasyncore`` distribution on 3.12+
 (``pip install sanschat[asyncore]``).
 
+Every attribute and method a subclass of CPython 3.11's ``async_chat`` can
+see is here and behaves as there: ``producer_fifo`` is a real
+``collections.deque`` of bytes, producers and the ``None`` close marker whose
+contents drive sending (append to it and the bytes go out), ``ac_in_buffer``
+is the input received and not yet framed, and ``readable``, ``writable``,
+``initiate_send``, ``handle_write``, ``handle_read`` and ``handle_close`` call
+one another in the same order, so overriding any of them works as it did.
+
 What differs from CPython's asynchat, on purpose:
 
 - input is framed by the Framer, in time linear in the bytes received (the
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import socket
 import warnings
+from collections import deque
 from typing import Any, AnyStr
 
 from ._events import NEED_DATA, Data, Frame
@@ -64,10 +73,34 @@ class async_chat(asyncore.dispatcher):
 
     def __init__(self, sock: socket.socket | None = None, map: dict[int, Any] | None = None):
         self.incoming: list[bytes] = []
+        #: What is still to send, in order: bytes, producers, and ``None`` (queued by
+        #: :meth:`close_when_done`: close when it is reached).
+        self.producer_fifo: deque[Any] = deque()
         self.terminator: Any = None
         self._framer = Framer(None, stream=True, max_frame_size=None)
         self._applied: Any = None  # the terminator value the Framer was last given
         asyncore.dispatcher.__init__(self, sock, map)
+
+    @property
+    def ac_in_buffer(self) -> bytes:
+        """The bytes received and not yet handed to ``collect_incoming_data``
+        (the start of a terminator that may still complete)."""
+        framer = self._framer
+        if framer._batch is not None:
+            framer._settle_batch()
+        rx = framer._rx
+        return bytes(rx.buf[rx.pos :])
+
+    @ac_in_buffer.setter
+    def ac_in_buffer(self, data: bytes) -> None:
+        framer = self._framer
+        eof = framer.eof_received
+        framer.discard_buffers()
+        framer._eof = False
+        if data:
+            framer.receive_data(bytes(data))
+        framer._eof = eof
+        self._applied = _UNSET  # the frame in progress restarts: apply the terminator afresh
 
     # ----------------------------------------------------------------- input
 
@@ -148,7 +181,8 @@ class async_chat(asyncore.dispatcher):
         framer = self._framer
         while True:
             term = self.get_terminator()
-            if term is not self._applied and term != self._applied:
+            applied = self._applied
+            if term is not applied and (applied is _UNSET or term != applied):
                 self._apply(term)  # changed behind set_terminator's back
             event = framer.next_event()
             if event is NEED_DATA:
@@ -171,17 +205,24 @@ class async_chat(asyncore.dispatcher):
     # ---------------------------------------------------------------- output
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
-        """Queue data to send, and try to send at once."""
+        """Queue data to send (in ``ac_out_buffer_size`` pieces) and try to send."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be byte-ish ({type(data)!r})")
-        if not self._framer.closing:
-            self._framer.push(data)
+        size = self.ac_out_buffer_size
+        if len(data) > size:
+            for start in range(0, len(data), size):
+                self.producer_fifo.append(data[start : start + size])
+        else:
+            self.producer_fifo.append(data)
         self.initiate_send()
 
     def push_with_producer(self, producer: Producer | bytes) -> None:
         """Queue a producer (anything with ``more()``); it is pulled when its turn comes."""
-        if not self._framer.closing:
-            self._framer.push_with_producer(producer)
+        if not isinstance(producer, (bytes, bytearray, memoryview)) and not callable(
+            getattr(producer, "more", None)
+        ):
+            raise TypeError(f"a producer needs a more() method; {type(producer).__name__} has none")
+        self.producer_fifo.append(producer)
         self.initiate_send()
 
     def readable(self) -> bool:
@@ -190,12 +231,11 @@ class async_chat(asyncore.dispatcher):
 
     def writable(self) -> bool:
         """Whether there is output to send (or a close to carry out)."""
-        framer = self._framer
-        return framer.has_output or framer.should_close or not self.connected
+        return bool(self.producer_fifo) or not self.connected
 
     def close_when_done(self) -> None:
         """Close the channel once everything queued so far is sent."""
-        self._framer.close_when_done()
+        self.producer_fifo.append(None)
 
     def handle_write(self) -> None:
         self.initiate_send()
@@ -204,28 +244,49 @@ class async_chat(asyncore.dispatcher):
         self.close()
 
     def initiate_send(self) -> None:
-        """Send what one ``send`` call takes; close if a close is due."""
-        framer = self._framer
-        if not self.connected:
-            return
-        if framer.out_buffer_size != self.ac_out_buffer_size:
-            framer.out_buffer_size = self.ac_out_buffer_size
-        chunk = framer.peek_output()
-        if chunk:
+        """Send what one ``send`` call takes from the head of ``producer_fifo``;
+        an empty entry is dropped, a producer is pulled, ``None`` closes."""
+        fifo = self.producer_fifo
+        while fifo and self.connected:
+            first = fifo[0]
+            if not first:  # None is the close marker; b"" falls through, as it did
+                del fifo[0]
+                if first is None:
+                    self.handle_close()
+                    return
+            limit = self.ac_out_buffer_size
             try:
-                sent = self.send(chunk)
+                data = first[:limit]  # bytes (or str, with use_encoding)
+            except TypeError:  # a producer
+                more = first.more()
+                if more:
+                    fifo.appendleft(more)
+                else:
+                    del fifo[0]
+                continue
+            if isinstance(data, str) and self.use_encoding:
+                data = data.encode(self.encoding)
+            try:
+                sent = self.send(data)
             except OSError:
                 self.handle_error()
                 return
             if sent:
-                framer.consume_output(sent)
-        if framer.should_close:
-            self.handle_close()
+                if sent < len(data) or limit < len(first):
+                    fifo[0] = first[sent:]
+                else:
+                    del fifo[0]
+            return  # one send per call, as asynchat did
 
     def discard_buffers(self) -> None:
-        """Emergencies only: drop input held, data collected and output queued."""
-        self._framer.discard_buffers()
+        """Emergencies only: drop input held, data collected and output queued
+        (a pending close included, as in asynchat)."""
+        self.ac_in_buffer = b""
         del self.incoming[:]
+        self.producer_fifo.clear()
+
+
+_UNSET: Any = object()
 
 
 def find_prefix_at_end(haystack: AnyStr, needle: AnyStr) -> int:
