@@ -443,3 +443,128 @@ def test_a_limit_lowered_between_two_payloads_applies_to_the_next_frame() -> Non
     assert got == [b"a"]
     assert caught.value.limit == 2
     assert drain(framer) == [Frame(b"g")]
+
+
+# ---------------------------------------------- streamed limits, across chunks
+
+
+def test_a_streamed_line_over_the_limit_across_chunks_gives_the_limit_then_the_error() -> None:
+    framer = Framer(b"\n", stream=True, max_frame_size=5)
+    framer.receive_data(b"abc")
+    assert drain(framer) == [Data(b"abc")]
+    framer.receive_data(b"defgh")
+    events = drain(framer)
+    assert events[0] == Data(b"de")
+    assert isinstance(events[1], FrameTooLarge) and (events[1].limit, events[1].size) == (5, 8)
+    framer.receive_data(b"ij\nok\n")  # the rest of the refused line is skipped, never a frame
+    assert drain(framer) == [Frame(b"ok")]
+    assert framer.bytes_discarded == 6  # fgh, ij and the newline
+
+
+def test_after_a_malformed_frame_a_line_of_exactly_the_limit_passes() -> None:
+    framer = Framer(Netstring(), max_frame_size=3)
+    framer.receive_data(b"2:ab!")
+    with pytest.raises(MalformedFrame):
+        while framer.next_event() is not NEED_DATA:
+            pass
+    framer.set_terminator(b"\n")
+    framer.discard_buffers()
+    framer.receive_data(b"xyz\n")
+    assert drain(framer) == [Frame(b"xyz")]
+
+
+def test_discard_buffers_keeps_the_delivery_mode_of_the_current_terminator() -> None:
+    framer = Framer(b"\n")
+    framer.set_terminator(b"\n", stream=True)
+    framer.discard_buffers()
+    assert framer.stream is True
+
+
+# ----------------------------------------------------- streamed header kinds
+
+
+def test_streamed_netstrings_with_a_bad_trailer_count_each_header_once() -> None:
+    framer = Framer(Netstring(), stream=True)
+    framer.receive_data(b"3:ab")
+    assert drain(framer) == [Data(b"ab")]
+    framer.receive_data(b"c!")
+    events = drain(framer)
+    assert events[0] == Data(b"c") and isinstance(events[1], MalformedFrame)
+    assert framer.bytes_discarded == 2  # the header "3:" of the abandoned frame
+    framer.set_terminator(Netstring(), stream=True)
+    framer.receive_data(b"1:x,")
+    assert drain(framer) == [Frame(b"x")]
+    framer.receive_data(b"")
+    assert drain(framer) == [EndOfStream(b"")]
+    assert framer.bytes_discarded == 2
+
+
+def test_a_streamed_header_frame_cut_by_the_end_counts_its_header_once() -> None:
+    framer = Framer(Netstring(), stream=True)
+    framer.discard_buffers()  # some bytes were discarded before: the count adds up
+    framer.receive_data(b"x")
+    framer.discard_buffers()
+    assert framer.bytes_discarded == 1
+    framer.receive_data(b"2:ab")
+    assert drain(framer) == [Data(b"ab")]  # the payload is out; the comma never comes
+    framer.receive_data(b"")
+    assert drain(framer) == [EndOfStream(b"")]
+    assert framer.bytes_discarded == 3  # 1 before, and the header "2:"
+
+
+class FloatHeader(HeaderKind):
+    def parse_header(self, data: bytes) -> tuple[int, int] | None:
+        return (1.5, 2)  # type: ignore[return-value]
+
+    def encode(self, payload: bytes) -> bytes:
+        return payload
+
+
+def test_a_header_length_that_is_not_an_int_is_named() -> None:
+    framer = Framer(FloatHeader())
+    framer.receive_data(b"abc")
+    with pytest.raises(ValueError, match=r"returned \(1\.5, 2\); it must return None or \(header_length"):
+        framer.next_event()
+
+
+# ---------------------------------------------------------- varint's edge
+
+
+def test_a_varint_of_ten_continuation_bytes_is_malformed_and_nine_are_not_yet() -> None:
+    assert Varint().parse_header(b"\x80" * 9) is None
+    with pytest.raises(MalformedFrame, match="a varint length longer than 10 bytes"):
+        Varint().parse_header(b"\x80" * 10)
+
+
+# ------------------------------------------------ messages and reprs are API
+
+
+def test_error_messages_say_what_was_wrong() -> None:
+    with pytest.raises(ValueError, match="^AnyDelimiter needs at least one delimiter$"):
+        AnyDelimiter()
+    with pytest.raises(TypeError, match=r"^delimiters must be bytes, not str \('x'\)$"):
+        AnyDelimiter("x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="^an empty delimiter would end a frame at every byte$"):
+        AnyDelimiter(b"")
+    with pytest.raises(ValueError, match="^width must be 1, 2, 4 or 8 bytes, not 3$"):
+        LengthPrefix(3)
+    with pytest.raises(ValueError, match="^byteorder must be 'big', 'little' or one of '<>!=@', not 'x'$"):
+        LengthPrefix(2, "x")  # type: ignore[arg-type]
+    with pytest.raises(MalformedFrame, match="^netstring without a length before ':'$"):
+        Netstring().parse_header(b":")
+    with pytest.raises(MalformedFrame, match=r"^netstring length b'01'\.\.\. has a leading zero$"):
+        Netstring().parse_header(b"012:")
+    with pytest.raises(MalformedFrame, match="^netstring length longer than 20 digits$"):
+        Netstring().parse_header(b"1" * 21)
+    with pytest.raises(TypeError, match="^push_frame needs a bytes-like object, not str$"):
+        Framer(b"\n").push_frame("x")  # type: ignore[arg-type]
+    with pytest.raises(AttributeError, match="^Frame events are immutable$"):
+        del Frame(b"x").data
+
+
+def test_kinds_say_what_they_are() -> None:
+    assert repr(AnyDelimiter(b"\r\n", b"\n")) == "AnyDelimiter(b'\\r\\n', b'\\n')"
+    assert repr(LengthPrefix(2, "little")) == "LengthPrefix(2, 'little')"
+    assert repr(LengthPrefix(4, includes_prefix=True)) == "LengthPrefix(4, 'big', includes_prefix=True)"
+    assert repr(Netstring()) == "Netstring()"
+    assert repr(FloatHeader()) == "FloatHeader()"

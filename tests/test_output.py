@@ -574,3 +574,120 @@ def test_simple_producer_defaults_to_512_byte_pieces_and_accepts_one() -> None:
     assert len(simple_producer(b"x" * 600).more()) == 512
     one = simple_producer(b"ab", 1)
     assert [one.more(), one.more(), one.more()] == [b"a", b"b", b""]
+
+
+# ------------------------------------------------------- holding input, bounds
+
+
+class Hinted:
+    """A producer that says it holds ``hint`` bytes and gives ``chunks``."""
+
+    def __init__(self, hint: int, *chunks: bytes) -> None:
+        self.hint = hint
+        self.chunks = list(chunks)
+
+    def __length_hint__(self) -> int:
+        return self.hint
+
+    def more(self) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+def test_input_is_held_only_above_the_bound_and_released_at_it() -> None:
+    f = framer()
+    f.hold_input_above = 10
+    f.push(b"x" * 10)
+    assert f.input_hold is False  # at the bound, not above
+    f.push_with_producer(Hinted(5, b"12345"))
+    assert f.input_hold is True  # 10 queued + 5 promised
+    assert f.data_to_send(5) == b"x" * 5
+    assert f.input_hold is False  # back to 10
+    f.hold_input_above = None
+    f.push(b"y" * 100)
+    assert f.input_hold is False
+    f.close_when_done()
+    assert f.input_hold is True  # closing always holds input
+
+
+def test_the_output_limit_calls_back_only_above_it() -> None:
+    f = framer()
+    calls: list[None] = []
+    f.output_limit = 10
+    f.push(b"x" * 10)  # no callback set yet, and at the limit anyway
+    f.on_output_overflow = lambda: calls.append(None)
+    f.push(b"")
+    assert calls == []
+    f.push_with_producer(Hinted(1))
+    assert calls == [None]  # 10 queued + 1 promised
+    f.push(b"z")
+    assert calls == [None, None]
+    assert f.output_limit == 10
+
+
+def test_promised_output_is_returned_when_a_producer_ends_early_or_fails() -> None:
+    f = framer()
+    f.push_with_producer(Hinted(100, b"only ten b"))
+    f.push_with_producer(Hinted(7, b"seven b"))
+    assert f.promised_output == 107
+    assert f.data_to_send() == b"only ten bseven b"
+    assert f.promised_output == 0
+
+    class ReturnsText(Hinted):
+        def more(self) -> bytes:
+            return "text"  # type: ignore[return-value]
+
+    f.push_with_producer(ReturnsText(30))
+    f.push_with_producer(Hinted(4, b"four"))
+    with pytest.raises(ProducerError, match=r"returned str, not bytes$"):
+        f.data_to_send()
+    assert f.promised_output == 4
+
+
+def test_every_dropped_push_is_counted() -> None:
+    f = framer()
+    f.close_when_done()
+    f.push(b"a")
+    f.push(b"b")
+    f.push_with_producer(Chunks(b"c"))
+    assert f.dropped_after_close == 3
+
+
+def test_the_default_low_mark_is_an_int() -> None:
+    f = framer()
+    f.set_write_buffer_limits(high=101)
+    low, high = f.get_write_buffer_limits()
+    assert (low, high) == (25, 101) and type(low) is int
+    with pytest.raises(ValueError, match="^need high >= low >= 0, got high=1 low=2$"):
+        f.set_write_buffer_limits(1, 2)
+
+
+def test_output_error_messages() -> None:
+    f = framer()
+    f.push(b"abc")
+    f.peek_output()
+    with pytest.raises(TypeError, match="^sent must be an int, not str$"):
+        f.consume_output("1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="^a producer needs a more\\(\\) method; int has none$"):
+        f.push_with_producer(5)  # type: ignore[arg-type]
+
+    class Boom:
+        def more(self) -> bytes:
+            raise OSError("disk gone")
+
+    f.push_with_producer(Boom())
+    with pytest.raises(ProducerError, match=r"raised OSError\('disk gone'\)$"):
+        f.data_to_send()
+
+    class Greedy:
+        def more(self) -> bytes:
+            return f.data_to_send()
+
+    f.push_with_producer(Greedy())
+    with pytest.raises(ProducerError) as caught:
+        f.data_to_send()
+    assert "output is already being taken (re-entrant call)" in str(caught.value.__cause__)
+
+
+def test_simple_producer_keeps_its_data_attribute() -> None:
+    data = b"abc"
+    assert simple_producer(data).data is data
