@@ -17,10 +17,13 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "Data",
             "EndOfStream",
             "NEED_DATA",
+            "InputEvent",
             "Terminator",
             "Producer",
             "simple_producer",
             "FramingError",
+            "PeerError",
+            "LocalError",
             "FrameTooLarge",
             "ProducerError",
             "ClosedError",
@@ -48,6 +51,13 @@ def test_every_public_name_has_a_docstring() -> None:
         obj = getattr(sanschat, name)
         if isinstance(obj, type):
             assert obj.__doc__, name
+
+
+def test_errors_say_whose_fault_they_are() -> None:
+    for peer in (sanschat.FrameTooLarge, sanschat.MalformedFrame, sanschat.OutputLimitExceeded):
+        assert issubclass(peer, sanschat.PeerError) and not issubclass(peer, sanschat.LocalError)
+    for local in (sanschat.ClosedError, sanschat.ProducerError):
+        assert issubclass(local, sanschat.LocalError) and not issubclass(local, sanschat.PeerError)
 
 
 def test_errors_share_one_base() -> None:

@@ -141,6 +141,7 @@ def test_split_shows_progress_when_asked(tmp_path: Path) -> None:
         (["split", "-t", r"\q"], r"bad escape \q"),
         (["split", "-t", ""], "must not be empty"),
         (["split", "-c", "0"], "at least 1"),
+        (["split", "-c", "1000000000000000000000000000000"], "--count must be at most"),
         (["split", "-c", "many"], "invalid int value"),
         (["split", "-t", "x", "-c", "3"], "not allowed with"),
         (["split", "/no/such/file"], "cannot read /no/such/file"),
@@ -156,6 +157,17 @@ def test_bad_arguments_give_one_line_and_status_2(args: list[str], message: str)
     assert err.getvalue().count("\n") == 1
     assert err.getvalue().startswith("sanschat: error: ")
     assert message in err.getvalue()
+
+
+def test_a_non_utf8_terminator_byte_from_the_shell_is_that_byte(tmp_path: Path) -> None:
+    source = tmp_path / "in.bin"
+    source.write_bytes(b"one\xfftwo\xff")
+    done = subprocess.run(
+        [sys.executable, "-m", "sanschat", "split", "-f", "hex", "-t", os.fsdecode(b"\xff"), str(source)],
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines() == [b"one".hex(), b"two".hex()]
 
 
 def test_bad_arguments_through_the_real_command_have_no_traceback() -> None:

@@ -13,11 +13,13 @@ from ._errors import (
     ClosedError,
     FrameTooLarge,
     FramingError,
+    LocalError,
     MalformedFrame,
     OutputLimitExceeded,
+    PeerError,
     ProducerError,
 )
-from ._events import NEED_DATA, Data, EndOfStream, Event, Frame
+from ._events import NEED_DATA, Data, EndOfStream, Event, Frame, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._handler import ConnectionInfo, Handler, deliver_events
 from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix, Netstring, Varint
@@ -31,6 +33,7 @@ __all__ = [
     "Data",
     "EndOfStream",
     "NEED_DATA",
+    "InputEvent",
     "Terminator",
     "AnyDelimiter",
     "LengthPrefix",
@@ -45,6 +48,8 @@ __all__ = [
     "Producer",
     "simple_producer",
     "FramingError",
+    "PeerError",
+    "LocalError",
     "FrameTooLarge",
     "MalformedFrame",
     "ProducerError",

@@ -23,7 +23,7 @@ from typing import BinaryIO, NoReturn, TextIO
 
 from ._events import NEED_DATA, Data, EndOfStream, Frame
 from ._framer import Framer
-from ._terminators import Terminator
+from ._terminators import MAX_COUNT, Terminator
 
 READ_SIZE = 1 << 20
 PROGRESS_MIN_SIZE = 32 << 20  # smaller files finish before a bar helps
@@ -50,7 +50,7 @@ def parse_escapes(text: str) -> bytes:
     while i < len(text):
         char = text[i]
         if char != "\\":
-            out += char.encode()
+            out += char.encode("utf-8", "surrogateescape")  # a non-UTF-8 argv byte is itself
             i += 1
             continue
         code = text[i + 1 : i + 2]
@@ -190,6 +190,8 @@ def _terminator_from(args: argparse.Namespace) -> Terminator:
     if args.count is not None:
         if args.count < 1:
             raise UsageError(f"--count must be at least 1, not {args.count}")
+        if args.count > MAX_COUNT:
+            raise UsageError(f"--count must be at most {MAX_COUNT}, not {args.count}")
         return int(args.count)
     delimiter = parse_escapes(args.terminator)
     if not delimiter:

@@ -1,9 +1,17 @@
-"""The few exceptions sanschat raises, besides TypeError/ValueError for bad arguments."""
+"""The few exceptions sanschat raises, besides TypeError/ValueError for bad arguments.
+
+Two families under :class:`FramingError`, as h11 splits its protocol errors:
+:class:`PeerError` for what the other side did (catch it around the peer's
+input) and :class:`LocalError` for a mistake of the program itself (let it
+propagate like any bug).
+"""
 
 from __future__ import annotations
 
 __all__ = [
     "FramingError",
+    "PeerError",
+    "LocalError",
     "FrameTooLarge",
     "MalformedFrame",
     "ProducerError",
@@ -16,7 +24,17 @@ class FramingError(Exception):
     """Base of every sanschat-specific error."""
 
 
-class FrameTooLarge(FramingError):
+class PeerError(FramingError):
+    """The peer broke the framing rules or the connection's bounds
+    (:class:`FrameTooLarge`, :class:`MalformedFrame`, :class:`OutputLimitExceeded`)."""
+
+
+class LocalError(FramingError):
+    """This program used sanschat wrongly or a part of it failed
+    (:class:`ClosedError`, :class:`ProducerError`): a bug to fix, not input to reject."""
+
+
+class FrameTooLarge(PeerError):
     """A frame's payload passed ``max_frame_size``.
 
     Raised once, by ``next_event`` (or the ``payloads`` iterator), at the frame that
@@ -43,7 +61,7 @@ class FrameTooLarge(FramingError):
         self.announced = announced
 
 
-class MalformedFrame(FramingError):
+class MalformedFrame(PeerError):
     """A frame's header or trailer breaks its kind's rules (a netstring length
     with a non-digit or a leading zero, a missing comma, a varint past 10 bytes).
 
@@ -54,7 +72,7 @@ class MalformedFrame(FramingError):
     """
 
 
-class ProducerError(FramingError):
+class ProducerError(LocalError):
     """A producer's ``more()`` raised or returned something that is not bytes-like.
 
     The producer has been removed from the output queue; what was queued before it
@@ -68,12 +86,11 @@ class ProducerError(FramingError):
         self.producer = producer
 
 
-class ClosedError(FramingError):
-    """The call is not allowed because that direction is closed: data received after
-    the end of the stream, or output pushed after ``close_when_done``."""
+class ClosedError(LocalError):
+    """Data was received after the end of the stream."""
 
 
-class OutputLimitExceeded(FramingError):
+class OutputLimitExceeded(PeerError):
     """A connection's unsent output passed its Handler's ``max_output``: the peer
     does not read what it is sent. The connection is aborted; this is the reason
     ``connection_lost`` gets."""

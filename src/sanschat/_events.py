@@ -107,7 +107,8 @@ class EndOfStream(Event):
     __slots__ = ()
 
 
-#: What a binding's ``receive()`` returns: an event, never the NEED_DATA sentinel.
+#: An input event: what a binding's ``receive()`` returns, and what
+#: ``Framer.next_event()`` returns when it does not return NEED_DATA.
 InputEvent = Union[Frame, Data, EndOfStream]
 
 

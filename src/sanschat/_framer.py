@@ -35,10 +35,10 @@ from ._buffer import ReceiveBuffer
 from ._errors import ClosedError, FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data
 from ._output import OutputQueue
-from ._readers import FOREVER, READERS, CountReader, InputEvent, Reader, Skipper, delimiter_reader
+from ._readers import FOREVER, READERS, CountReader, NextEvent, Reader, Skipper, delimiter_reader
 from ._terminators import MAX_COUNT, Terminator, check_terminator
 
-__all__ = ["Framer", "DEFAULT_MAX_FRAME_SIZE", "InputEvent"]
+__all__ = ["Framer", "DEFAULT_MAX_FRAME_SIZE"]
 
 #: Default bound on one frame's payload, in bytes.
 DEFAULT_MAX_FRAME_SIZE = 65536
@@ -219,7 +219,7 @@ class Framer(OutputQueue):
             self._settle_batch()
         rx.feed(data)
 
-    def next_event(self) -> InputEvent:
+    def next_event(self) -> NextEvent:
         """Return the next event: ``Frame``, ``Data``, ``EndOfStream`` or ``NEED_DATA``.
 
         Raises :class:`FrameTooLarge` once at a frame past ``max_frame_size``,
@@ -297,7 +297,7 @@ class Framer(OutputQueue):
         _set_data(event, rx.take(pos, pos + count))
         return event
 
-    def _wait(self) -> InputEvent:
+    def _wait(self) -> NextEvent:
         """No frame can be completed: NEED_DATA, or at the end of the stream
         the remainder (once; ``EndOfStream(b"")`` after that)."""
         if not self._eof:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # annotations only: at run time readers never import the Fram
     from ._framer import Framer
 
 __all__ = [
-    "InputEvent",
+    "NextEvent",
     "Reader",
     "DelimiterReader",
     "CountReader",
@@ -42,7 +42,8 @@ __all__ = [
 ]
 
 #: What ``Framer.next_event`` returns.
-InputEvent = Union[Frame, Data, EndOfStream, type[NEED_DATA]]
+#: What ``Framer.next_event`` returns: an event, or NEED_DATA.
+NextEvent = Union[Frame, Data, EndOfStream, type[NEED_DATA]]
 
 _new = object.__new__
 
@@ -95,7 +96,7 @@ class Reader:
         :meth:`partial` would only say that)."""
         return None
 
-    def partial(self, f: Framer) -> InputEvent:
+    def partial(self, f: Framer) -> NextEvent:
         """The next event when :meth:`frame` has just said None."""
         return f._wait()
 
@@ -154,7 +155,7 @@ class DelimiterReader(Reader):
             return None
         return NEED_DATA  # the trickle path: a whole frame still incomplete
 
-    def partial(self, f: Framer) -> InputEvent:
+    def partial(self, f: Framer) -> NextEvent:
         if not f._stream:  # whole mode: frame() has raised if the frame is too large
             return f._wait()
         rx = f._rx
@@ -225,7 +226,7 @@ class CountReader(Reader):
         f._reader = FOREVER
         return f._frame(pos, end, end)
 
-    def partial(self, f: Framer) -> InputEvent:
+    def partial(self, f: Framer) -> NextEvent:
         rx = f._rx
         pos = rx.pos
         size = len(rx.buf)
@@ -242,7 +243,7 @@ class CountReader(Reader):
 class ForeverReader(Reader):
     """``None``: no frame ever ends; every byte is Data as it arrives."""
 
-    def partial(self, f: Framer) -> InputEvent:
+    def partial(self, f: Framer) -> NextEvent:
         rx = f._rx
         pos = rx.pos
         size = len(rx.buf)
@@ -302,7 +303,7 @@ class AnyDelimiterReader(Reader):
         _set_terminator(frame, bytes(rx.buf[start:end]))
         return frame
 
-    def partial(self, f: Framer) -> InputEvent:
+    def partial(self, f: Framer) -> NextEvent:
         start, end = self._find(f)
         hold = start if start >= 0 else end  # no frame ends before it
         rx = f._rx
@@ -421,7 +422,7 @@ class HeaderReader(Reader):
         self.header = None
         return f._frame(pos + header_size, end, end + len(trailer))
 
-    def partial(self, f: Framer) -> InputEvent:
+    def partial(self, f: Framer) -> NextEvent:
         rx = f._rx
         held = len(rx.buf) - rx.pos
         left = self.payload_left

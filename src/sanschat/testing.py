@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from ._conformance import SCENARIOS, Peer, Serve, Served, TcpPeer, check_binding, memory_server
 from ._driver import CloseAction, Driver
-from ._errors import FrameTooLarge, FramingError, MalformedFrame
+from ._errors import FrameTooLarge, MalformedFrame, PeerError
 from ._events import NEED_DATA, Data, EndOfStream, Frame
 from ._framer import Framer
 from ._handler import Handler
@@ -342,8 +342,8 @@ def fuzz_split(factory: Callable[[], Handler], data: bytes, *, eof: bool = True)
     first two bytes choose up to 8 cuts in the rest, and the Handler must
     behave the same cut as unsplit. Raises AssertionError on a difference
     (smallest split, first differing callback or byte), and re-raises an
-    exception a callback raised that is not a :class:`~sanschat.FramingError`
-    (a parser that crashes on hostile input). See ``fuzz/fuzz_handler.py``."""
+    exception a callback raised that is not a :class:`~sanschat.PeerError`
+    (a parser that crashes on hostile input, a broken producer). See ``fuzz/fuzz_handler.py``."""
     if len(data) < 2:
         return
     rng = random.Random(int.from_bytes(data[:2], "big"))
@@ -351,7 +351,7 @@ def fuzz_split(factory: Callable[[], Handler], data: bytes, *, eof: bool = True)
     inner = range(1, len(payload))
     points = sorted(rng.sample(inner, min(len(inner), rng.randint(0, 8))))
     expected = run_handler(factory, [payload] if payload else [], eof=eof)
-    if expected.error is not None and not isinstance(expected.error, FramingError):
+    if expected.error is not None and not isinstance(expected.error, PeerError):
         raise expected.error
     want = expected.comparable()
     if run_handler(factory, _cut(payload, points), eof=eof).comparable() != want:
