@@ -250,7 +250,8 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             transport.abort()
             return
         if action is CloseAction.CLOSE:
-            self._close_cleanly(transport)
+            if self._lingering is None:
+                self._close_cleanly(transport)
             return
         if driver.wants_read != self._reading:
             self._reading = not self._reading
@@ -305,7 +306,7 @@ class HandlerProtocol(asyncio.BufferedProtocol):
 
     def abort(self) -> None:
         """Close at once, dropping unsent output."""
-        if self.transport is not None:
+        if self.transport is not None and not self._closed.done():
             self.transport.abort()
 
 
