@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Iterator
+from operator import length_hint
 
 import pytest
 from hypothesis import given
@@ -596,6 +597,11 @@ class Hinted:
 def test_input_is_held_only_above_the_bound_and_released_at_it() -> None:
     f = framer()
     f.hold_input_above = 10
+    f.push(b"x" * 11)
+    assert f.input_hold is True  # a push past the bound
+    f.data_to_send(1)
+    assert f.input_hold is False
+    f.data_to_send()
     f.push(b"x" * 10)
     assert f.input_hold is False  # at the bound, not above
     f.push_with_producer(Hinted(5, b"12345"))
@@ -613,9 +619,10 @@ def test_the_output_limit_calls_back_only_above_it() -> None:
     f = framer()
     calls: list[None] = []
     f.output_limit = 10
-    f.push(b"x" * 10)  # no callback set yet, and at the limit anyway
     f.on_output_overflow = lambda: calls.append(None)
-    f.push(b"")
+    f.push(b"x" * 9)
+    f.push(b"x")  # exactly at the limit
+    f.push_with_producer(Hinted(0))
     assert calls == []
     f.push_with_producer(Hinted(1))
     assert calls == [None]  # 10 queued + 1 promised
@@ -629,7 +636,11 @@ def test_promised_output_is_returned_when_a_producer_ends_early_or_fails() -> No
     f.push_with_producer(Hinted(100, b"only ten b"))
     f.push_with_producer(Hinted(7, b"seven b"))
     assert f.promised_output == 107
-    assert f.data_to_send() == b"only ten bseven b"
+    assert f.data_to_send(10) == b"only ten b"
+    assert f.promised_output == 97
+    assert f.data_to_send(1) == b"s"  # the first ends (90 promised, never made); the second is pulled
+    assert (f.pending_output, f.promised_output) == (6, 0)
+    assert f.data_to_send() == b"even b"
     assert f.promised_output == 0
 
     class ReturnsText(Hinted):
@@ -688,6 +699,9 @@ def test_output_error_messages() -> None:
     assert "output is already being taken (re-entrant call)" in str(caught.value.__cause__)
 
 
-def test_simple_producer_keeps_its_data_attribute() -> None:
-    data = b"abc"
-    assert simple_producer(data).data is data
+def test_simple_producer_keeps_its_data_attribute_and_hints_what_is_left() -> None:
+    data = b"abcdef"
+    producer = simple_producer(data, 2)
+    assert producer.data is data
+    assert producer.more() == b"ab"
+    assert length_hint(producer) == 4
