@@ -353,7 +353,8 @@ def test_an_idle_connection_costs_a_few_kib(server: Server, sockets: Sockets) ->
     server's Python memory per connection (tracemalloc, all threads; kernel
     buffers not counted) stays small under every binding: measured about
     5 KiB (select), 7 KiB (asyncio, whose read buffer is shared) and 14 KiB
-    (trio: three tasks and a nursery per connection)."""
+    (trio: three tasks and a nursery per connection) on 3.12, more on 3.10
+    (18 KiB for trio). The bound catches a per-connection read buffer."""
     count = 300
     ensure_descriptors(2 * count + 100)
     tracemalloc.start()
@@ -369,7 +370,7 @@ def test_an_idle_connection_costs_a_few_kib(server: Server, sockets: Sockets) ->
     finally:
         tracemalloc.stop()
     print(f"{per_connection / 1024:.1f} KiB per idle connection")  # -s shows it
-    assert per_connection < 16 * 1024, per_connection
+    assert per_connection < 32 * 1024, per_connection
 
 
 ASYNCIO_EMFILE = pytest.mark.xfail(

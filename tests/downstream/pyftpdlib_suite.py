@@ -63,23 +63,46 @@ def run_suite(root: Path, report: Path) -> dict[str, str]:
     return outcomes
 
 
+def rerun(root: Path, test: str, times: int = 3) -> int:
+    """How many of ``times`` lone runs of ``test`` fail (timing-sensitive tests
+    of the suite fail now and then on a busy machine, on either asynchat)."""
+    classname, _, name = test.rpartition("::")
+    module, _, cls = classname.rpartition(".")
+    node = f"{module.replace('.', '/')}.py::{cls}::{name}"
+    failures = 0
+    for _ in range(times):
+        done = subprocess.run(
+            [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "pytest", "-q", "-p", "no:cacheprovider", node],
+            cwd=root,
+            capture_output=True,
+            check=False,
+        )  # fmt: skip
+        failures += done.returncode != 0
+    return failures
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sdist = fetch(work / "sdist")
-        results = {
-            name: run_suite(unpack(sdist, work / name, line), work / f"{name}.xml")
-            for name, line in PATCHED.items()
-        }
-    ours, theirs = results["sanschat"], results["original"]
-    for name, outcomes in results.items():
-        counts = {
-            kind: sum(1 for o in outcomes.values() if o == kind) for kind in ("passed", "failed", "skipped")
-        }
-        print(f"pyftpdlib {VERSION} on {name} asynchat: {counts}")
-    regressions = sorted(t for t, o in theirs.items() if o == "passed" and ours.get(t) != "passed")
+        roots = {name: unpack(sdist, work / name, line) for name, line in PATCHED.items()}
+        results = {name: run_suite(root, work / f"{name}.xml") for name, root in roots.items()}
+        ours, theirs = results["sanschat"], results["original"]
+        for name, outcomes in results.items():
+            counts = {
+                kind: sum(1 for o in outcomes.values() if o == kind)
+                for kind in ("passed", "failed", "skipped")
+            }
+            print(f"pyftpdlib {VERSION} on {name} asynchat: {counts}")
+        regressions = []
+        for test in sorted(t for t, o in theirs.items() if o == "passed" and ours.get(t) != "passed"):
+            # A regression fails every time; a timing-sensitive test does not.
+            failed = rerun(roots["sanschat"], test) if test in ours else 3
+            print(f"passed on the original, not once on sanschat: {test}; {failed} of 3 reruns failed")
+            if failed == 3:
+                regressions.append(test)
     for test in regressions:
-        print(f"passes on the original, not on sanschat: {test} ({ours.get(test, 'missing')})")
+        print(f"REGRESSION: passes on the original, never on sanschat: {test}")
     return 1 if regressions or not ours else 0
 
 
