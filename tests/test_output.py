@@ -620,12 +620,13 @@ def test_the_output_limit_calls_back_only_above_it() -> None:
     calls: list[None] = []
     f.output_limit = 10
     f.on_output_overflow = lambda: calls.append(None)
-    f.push(b"x" * 9)
-    f.push(b"x")  # exactly at the limit
+    f.push(b"x" * 5)
+    f.push_with_producer(Hinted(4))  # 9: under the limit
+    f.push_with_producer(Hinted(1))  # 10: exactly at it
     f.push_with_producer(Hinted(0))
     assert calls == []
-    f.push_with_producer(Hinted(1))
-    assert calls == [None]  # 10 queued + 1 promised
+    f.push_with_producer(Hinted(1))  # 11
+    assert calls == [None]
     f.push(b"z")
     assert calls == [None, None]
     assert f.output_limit == 10
