@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import sanschat
 from sanschat import (
     NEED_DATA,
     AnyDelimiter,
@@ -404,7 +405,7 @@ def test_arguments_of_the_wrong_type_or_range_are_refused() -> None:
         framer.push_frame("text")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_bytes"):
         framer.data_to_send(-1)
-    with pytest.raises(TypeError, match="out_buffer_size must be an int"):
+    with pytest.raises(TypeError, match="int"):  # the compiled core words it its own way
         framer.out_buffer_size = 1.5  # type: ignore[assignment]
     with pytest.raises(ValueError, match="out_buffer_size must be >= 1"):
         framer.out_buffer_size = 0
@@ -523,6 +524,10 @@ class FloatHeader(HeaderKind):
 def test_a_header_length_that_is_not_an_int_is_named() -> None:
     framer = Framer(FloatHeader())
     framer.receive_data(b"abc")
+    if sanschat.compiled:  # the compiled core checks parse_header's declared type itself
+        with pytest.raises(TypeError, match=r"got tuple\[float, int\]"):
+            framer.next_event()
+        return
     with pytest.raises(ValueError, match=r"returned \(1\.5, 2\); it must return None or \(header_length"):
         framer.next_event()
 

@@ -677,7 +677,7 @@ def test_output_error_messages() -> None:
     f = framer()
     f.push(b"abc")
     f.peek_output()
-    with pytest.raises(TypeError, match="^sent must be an int, not str$"):
+    with pytest.raises(TypeError, match="^sent must be an int, not str$" if not sanschat.compiled else "int"):
         f.consume_output("1")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="^a producer needs a more\\(\\) method; int has none$"):
         f.push_with_producer(5)  # type: ignore[arg-type]
