@@ -1,19 +1,19 @@
 """Run sanschat on asyncio: Handler callbacks, or ``async for event in stream``.
 
-Two front ends over one protocol class (an ``asyncio.BufferedProtocol``, so
-the transport reads into a buffer allocated once):
+Two front ends, both ``asyncio.BufferedProtocol``s:
 
 - :func:`serve` / :func:`connect` run a :class:`~sanschat.Handler` per
-  connection, the same class the select and trio bindings run;
+  connection on a :class:`~sanschat.Driver` (:class:`HandlerProtocol`), under
+  the same rules as the select and trio bindings; :func:`shutdown` stops a
+  server gracefully;
 - :func:`open_connection` / :func:`start_server` give a :class:`FramedStream`:
   ``async for event in stream``, ``stream.push(...)``, ``await stream.drain()``.
 
-Output goes through the connection's Framer. Producers are pulled only while
-the transport is not paused (``pause_writing``), so a peer that never reads
-holds memory at the transport's high water mark plus one chunk, however much
-was queued. ``close_when_done`` closes the transport once its output is out.
-Input is read only while the application keeps up: a stream's unconsumed input
-past its limit, or a handler whose peer does not read its output, pauses reading.
+Output goes through the connection's Framer and is written only while the
+transport is not paused (``pause_writing``), so producers are pulled as fast as
+the peer reads. A stream's unconsumed input past its limit pauses reading; a
+Handler's reading follows its driver (its unsent output, not the transport's
+buffer).
 """
 
 from __future__ import annotations
