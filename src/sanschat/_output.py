@@ -42,6 +42,7 @@ class _CloseMarker:
 
 
 _CLOSE = _CloseMarker()
+_NO_LIMIT = 1 << 62
 _Item = Union[bytes, memoryview, Producer, _CloseMarker]
 
 
@@ -97,6 +98,7 @@ class OutputQueue:
         #: or while the unsent output is above :attr:`hold_input_above`.
         #: :func:`~sanschat.deliver_events` stops when it turns true.
         self.input_hold = False
+        self._watch = self._high  # the lowest threshold a push can pass (see _grew)
 
     # ------------------------------------------------------------- settings
 
@@ -127,6 +129,7 @@ class OutputQueue:
         if not high >= low >= 0:
             raise ValueError(f"need high >= low >= 0, got high={high} low={low}")
         self._high, self._low = high, low
+        self._set_watch()
         self._update_water()
 
     @property
@@ -137,6 +140,7 @@ class OutputQueue:
     @output_limit.setter
     def output_limit(self, limit: int | None) -> None:
         self._output_limit = limit
+        self._set_watch()
 
     @property
     def hold_input_above(self) -> int | None:
@@ -147,6 +151,7 @@ class OutputQueue:
     @hold_input_above.setter
     def hold_input_above(self, bound: int | None) -> None:
         self._hold_above = bound
+        self._set_watch()
         self._update_water()
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
@@ -212,15 +217,8 @@ class OutputQueue:
             was_idle = not self._queue
             self._queue.append(chunk)
             self._known += len(chunk)
-            queued = self._known + self._promised
-            if queued > self._high:
-                self._paused = True
-            hold = self._hold_above
-            if hold is not None and queued > hold:
-                self.input_hold = True
-            limit = self._output_limit
-            if limit is not None and queued > limit and self.on_output_overflow is not None:
-                self.on_output_overflow()
+            if self._known + self._promised > self._watch:
+                self._grew()
             if was_idle and self.on_output_ready is not None:
                 self.on_output_ready()
 
@@ -242,14 +240,8 @@ class OutputQueue:
         self._hints.append(hint)
         if hint:
             self._promised += hint
-            self._update_water()  # may hold input
-            limit = self._output_limit
-            if (
-                limit is not None
-                and self._known + self._promised > limit
-                and self.on_output_overflow is not None
-            ):
-                self.on_output_overflow()
+            if self._known + self._promised > self._watch:
+                self._grew()
         if was_idle and self.on_output_ready is not None:
             self.on_output_ready()
 
@@ -408,6 +400,27 @@ class OutputQueue:
             self._promised -= self._hints.popleft()
             raise ProducerError(producer, f"returned {type(data).__name__}, not bytes")
         return chunk
+
+    def _grew(self) -> None:
+        """Queued output passed the lowest of its thresholds (``_watch``): pause
+        writing, hold input, or report an overflow, as each threshold says."""
+        queued = self._known + self._promised
+        if queued > self._high:
+            self._paused = True
+        hold = self._hold_above
+        if hold is not None and queued > hold:
+            self.input_hold = True
+        limit = self._output_limit
+        if limit is not None and queued > limit and self.on_output_overflow is not None:
+            self.on_output_overflow()
+
+    def _set_watch(self) -> None:
+        """The one number a push compares against: the lowest threshold set."""
+        self._watch = min(
+            self._high,
+            _NO_LIMIT if self._hold_above is None else self._hold_above,
+            _NO_LIMIT if self._output_limit is None else self._output_limit,
+        )
 
     def _update_water(self) -> None:
         queued = self._known + self._promised
