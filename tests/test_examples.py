@@ -135,3 +135,64 @@ def test_chat_server_rooms_under_each_loop(server: tuple[str, int]) -> None:
     finally:
         for sock in socks:
             sock.close()
+
+
+@pytest.mark.parametrize("server", params("resp"), indirect=True)
+def test_resp_server_with_redis_py(server: tuple[str, int]) -> None:
+    redis = pytest.importorskip("redis")
+    _loop, port = server
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=30, protocol=2)
+    try:
+        assert client.ping() is True
+        big = bytes(range(256)) * 4096  # 1 MiB, CRLF and all
+        assert client.set("k", b"v\r\nv") is True
+        assert client.set("big", big) is True
+        assert client.get("k") == b"v\r\nv"
+        assert client.get("big") == big
+        assert client.get("missing") is None
+        pipe = client.pipeline(transaction=False)
+        for i in range(500):
+            pipe.incr("counter")
+            pipe.set(f"key{i}", f"value {i}\r\n")
+        results = pipe.execute()
+        assert results[0::2] == list(range(1, 501)) and all(results[1::2])
+        assert client.get("key499") == b"value 499\r\n"
+        assert client.delete("k", "big", "missing") == 2
+        with pytest.raises(redis.ResponseError, match="unknown command"):
+            client.execute_command("FLUSHALL")
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("server", params("resp"), indirect=True)
+def test_resp_server_raw_pipeline_trickled_and_refused(server: tuple[str, int]) -> None:
+    _loop, port = server
+    commands = b"".join(b"*3\r\n$3\r\nSET\r\n$2\r\nk%d\r\n$3\r\n%03d\r\n" % (i % 10, i) for i in range(300))
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        for i in range(0, len(commands), 7):  # trickled: values cut anywhere
+            sock.sendall(commands[i : i + 7])
+        sock.sendall(b"*2\r\n$3\r\nGET\r\n$2\r\nk9\r\n")
+        assert read_until(sock, b"$3\r\n299\r\n") == b"+OK\r\n" * 300 + b"$3\r\n299\r\n"
+        sock.sendall(b"*2\r\n$3\r\nGET\r\n$2\r\nk9XX")  # no CRLF after the value
+        assert read_all(sock) == b"-ERR Protocol error: a bulk string must end with CRLF\r\n"
+
+
+@pytest.mark.parametrize("server", params("memcached"), indirect=True)
+def test_memcached_server_with_pymemcache(server: tuple[str, int]) -> None:
+    pymemcache = pytest.importorskip("pymemcache.client.base")
+    _loop, port = server
+    client = pymemcache.Client(("127.0.0.1", port), timeout=30)
+    try:
+        assert client.set("a", b"1\r\n2", noreply=False) is True
+        assert client.get("a") == b"1\r\n2"
+        assert client.add("a", b"x", noreply=False) is False
+        values = {f"k{i}": b"v" * i for i in range(200)}
+        assert client.set_many(values, noreply=False) == []
+        assert client.get_many(list(values)) == {k: v for k, v in values.items() if v} | {"k0": b""}
+        assert client.delete("a", noreply=False) is True
+        assert client.get("a") is None
+        with pytest.raises(pymemcache.MemcacheServerError, match="too large"):
+            client.set("huge", b"x" * (2 << 20), noreply=False)
+        assert client.get("k5") == b"vvvvv"  # the refused block was skipped whole
+    finally:
+        client.close()

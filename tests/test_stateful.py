@@ -197,6 +197,8 @@ class RecoveryMachine(RuleBasedStateMachine):
         self.framing = 0
         self.in_frame = b""  # payload released as Data in the frame in progress
         self.ended = False
+        # A read_exactly in force: its trailer, and the terminator after it.
+        self.exact: tuple[bytes, object] | None = None
 
     @precondition(lambda self: not self.framer.eof_received)
     @rule(chunk=recovery_chunks)
@@ -213,6 +215,14 @@ class RecoveryMachine(RuleBasedStateMachine):
     def set_terminator(self, terminator: Terminator, stream: bool) -> None:
         self.framer.set_terminator(terminator, stream=stream)
         self.term = terminator
+        self.exact = None
+
+    @rule(count=st.integers(0, 8), trailer=st.sampled_from([b"", b"\n", b"ab"]), stream=st.booleans())
+    def read_exactly(self, count: int, trailer: bytes, stream: bool) -> None:
+        self.framer.read_exactly(count, trailer, stream=stream)
+        after = self.exact[1] if self.exact is not None else self.term
+        self.exact = (trailer, after)
+        self.term = count
 
     @rule(limit=st.one_of(st.none(), st.integers(0, 12)))
     def set_limit(self, limit: int | None) -> None:
@@ -229,7 +239,10 @@ class RecoveryMachine(RuleBasedStateMachine):
             self.in_frame += event.data
         elif type(event) is Frame:
             payload, self.in_frame = self.in_frame + event.data, b""
-            if isinstance(self.term, bytes):
+            if self.exact is not None:
+                self.framing += len(self.exact[0])
+                self.term, self.exact = self.exact[1], None
+            elif isinstance(self.term, bytes):
                 self.framing += len(self.term)
             elif isinstance(self.term, AnyDelimiter):
                 assert event.terminator in self.term.delimiters
@@ -245,7 +258,10 @@ class RecoveryMachine(RuleBasedStateMachine):
 
     def failed(self, error: Exception) -> None:
         self.in_frame = b""
-        if isinstance(error, MalformedFrame) or (
+        if self.exact is not None:
+            self.term = None if isinstance(error, MalformedFrame) else self.exact[1]
+            self.exact = None
+        elif isinstance(error, MalformedFrame) or (
             isinstance(error, FrameTooLarge) and isinstance(self.term, int)
         ):
             self.term = None  # the rest is Data / the refused count is over

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from operator import length_hint
+from operator import index, length_hint
 from typing import NoReturn
 
 from ._buffer import ReceiveBuffer
@@ -38,10 +38,12 @@ from ._output import OutputQueue
 from ._readers import FOREVER, READERS, CountReader, NextEvent, Reader, Skipper, delimiter_reader
 from ._terminators import MAX_COUNT, Terminator, check_terminator
 
-__all__ = ["Framer", "DEFAULT_MAX_FRAME_SIZE"]
+__all__ = ["Framer", "DEFAULT_MAX_FRAME_SIZE", "DEFAULT_MAX_VALUE_SIZE"]
 
 #: Default bound on one frame's payload, in bytes.
 DEFAULT_MAX_FRAME_SIZE = 65536
+#: Default bound on a value read with ``read_exactly``, in bytes.
+DEFAULT_MAX_VALUE_SIZE = 16 * 1024 * 1024
 
 # The batch window (see the module docstring): its first size, its smallest,
 # and the size from which splitting beats one search per frame.
@@ -51,6 +53,28 @@ _BATCH_FROM = 512
 
 _new = object.__new__
 _UNLIMITED = MAX_COUNT  # the internal limit when max_frame_size is None
+
+
+def _check_limit_value(name: str, limit: object) -> None:
+    """TypeError or ValueError unless ``limit`` is a size in bytes or None."""
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise TypeError(f"{name} must be an int or None, not {type(limit).__name__}")
+        if limit < 0:
+            raise ValueError(f"{name} must be >= 0, not {limit}")
+
+
+def _checked_count(count: object) -> int:
+    """``count`` as an int byte count, or TypeError / ValueError saying why not."""
+    try:
+        if isinstance(count, bool):
+            raise TypeError
+        value = index(count)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"read_exactly needs an int count, not {type(count).__name__} ({count!r})") from None
+    if not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"read_exactly needs a count from 0 to {MAX_COUNT}, not {value}")
+    return value
 
 
 class Framer(OutputQueue):
@@ -66,7 +90,9 @@ class Framer(OutputQueue):
     immediate empty frame), ``None`` (no frames: everything is ``Data``), an
     :class:`AnyDelimiter` or a :class:`HeaderKind`. ``stream`` selects streaming
     delivery by default (see :meth:`set_terminator`). ``max_frame_size`` bounds
-    a frame's payload (``None``: unlimited).
+    a frame's payload (``None``: unlimited); ``max_value_size`` bounds a value
+    read with :meth:`read_exactly`, so that a protocol's lines and its values
+    have limits of their own.
     """
 
     _BATCH_FROM = _BATCH_FROM
@@ -77,6 +103,7 @@ class Framer(OutputQueue):
         *,
         stream: bool = False,
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
+        max_value_size: int | None = DEFAULT_MAX_VALUE_SIZE,
         out_buffer_size: int = 65536,
     ) -> None:
         super().__init__(out_buffer_size=out_buffer_size)
@@ -90,12 +117,18 @@ class Framer(OutputQueue):
         self._frame_size = 0  # bytes of the frame in progress already released as Data
         self._reader: Reader = FOREVER
         self._count_reader = CountReader(0)  # reused: setting a count allocates nothing
+        self._exact_reader = CountReader(0, exact=True)  # read_exactly's, reused too
         # The rest of a refused frame still to drop, whatever is set meanwhile.
         self._skipper: Skipper | None = None
         # A pending batch of payloads; see the module docstring.
         self._batch: Iterator[bytes] | None = None
         self._batch_list: list[bytes] = []
-        self._batch_end = self._batch_scan = self._batch_sep = 0
+        self._batch_end = self._batch_scan = 0
+        self._batch_delimiter = b""
+        # read_exactly answered from a batch: the index of the piece that is
+        # the value (-1: none), and its count. See read_exactly.
+        self._promise = -1
+        self._promise_count = 0
         self._window = _FIRST_WINDOW
         #: Bytes dropped unseen: the rest of a frame after FrameTooLarge, input
         #: thrown away by ``discard_buffers``, the header of an abandoned frame.
@@ -103,6 +136,9 @@ class Framer(OutputQueue):
         self._max: int | None = None
         self._limit = _UNLIMITED
         self.max_frame_size = max_frame_size
+        self._value_max: int | None = None
+        self._value_limit = _UNLIMITED
+        self.max_value_size = max_value_size
         self.set_terminator(terminator)
 
     # ------------------------------------------------------------------ setup
@@ -139,21 +175,84 @@ class Framer(OutputQueue):
         if type(terminator) is bytes and terminator:
             self._reader = delimiter_reader(terminator)
         elif type(terminator) is int and 0 <= terminator <= MAX_COUNT:
-            self._count_reader.remaining = terminator
-            self._reader = self._count_reader
+            self._set_count(terminator, stream)
         else:
             kind, value = check_terminator(terminator)
             if type(value) is int:  # an int subclass or an __index__ object
-                self._count_reader.remaining = value
-                self._reader = self._count_reader
+                self._set_count(value, stream)
             else:
                 self._reader = READERS[kind](value)
+        self._stream = stream
+        self._rx.scan = self._rx.pos
+
+    def _set_count(self, count: int, stream: bool) -> None:
+        reader = self._count_reader
+        reader.remaining = count
+        reader.trailer = b""
+        reader.after = FOREVER
+        reader.after_stream = stream
+        self._reader = reader
+
+    def read_exactly(self, count: int, trailer: bytes = b"", *, stream: bool | None = None) -> None:
+        """The next frame is exactly ``count`` bytes, followed by ``trailer``;
+        after it, the terminator in force now applies again, in its mode.
+
+        This is the shape of a value in most text protocols: a counted payload,
+        then a fixed trailer, then lines again (RESP bulk strings, memcached
+        data blocks, HTTP chunks with ``b"\r\n"``; IMAP literals with none). The
+        trailer is checked: a different one is a :class:`MalformedFrame` from
+        ``next_event`` (the bytes from the value on then come as Data, as after
+        any malformed frame). ``count`` is bounded by ``max_value_size`` in whole
+        mode (``FrameTooLarge``, announced; the value and trailer are skipped and
+        the terminator after it applies). ``stream`` as in :meth:`set_terminator`.
+        Like ``set_terminator``, it applies to bytes already received, and a
+        later ``set_terminator`` replaces it.
+        """
+        if type(count) is not int or not 0 <= count <= MAX_COUNT:
+            count = _checked_count(count)
+        if type(trailer) is not bytes:
+            if not isinstance(trailer, (bytearray, memoryview)):
+                raise TypeError(f"trailer must be bytes, not {type(trailer).__name__}")
+            trailer = bytes(trailer)
+        if stream is None:
+            stream = self._stream_default
+        elif type(stream) is not bool:
+            raise TypeError(f"stream must be a bool or None, not {type(stream).__name__}")
+        batch = self._batch
+        if batch is not None:
+            # Under a pending batch of lines split by the same delimiter, the
+            # next piece IS the value when it has exactly ``count`` bytes: the
+            # first trailer in the stream is then right after them. Promise it
+            # and leave the batch running (settling it keeps the promise).
+            if trailer == self._batch_delimiter and not stream and count <= self._value_limit:
+                pieces = self._batch_list
+                index = len(pieces) - length_hint(batch)
+                if index < len(pieces) and len(pieces[index]) == count:
+                    self._promise = index
+                    self._promise_count = count
+                    return
+            self._settle_batch()
+        self._expect(count, trailer, stream)
+
+    def _expect(self, count: int, trailer: bytes, stream: bool) -> None:
+        """Put read_exactly's reader in force (its arguments checked)."""
+        reader = self._exact_reader
+        if self._reader is not reader:  # else a new read_exactly replaces the pending one
+            self.bytes_discarded += self._reader.abandoned()
+            reader.after = self._reader
+            reader.after_stream = self._stream
+        reader.remaining = count
+        reader.trailer = trailer
+        self._reader = reader
         self._stream = stream
         self._rx.scan = self._rx.pos
 
     def get_terminator(self) -> Terminator:
         """The current terminator. For a count, the bytes still needed to end the
         frame; ``None`` once a count frame has completed."""
+        batch = self._batch
+        if batch is not None and self._promise == len(self._batch_list) - length_hint(batch):
+            return self._promise_count  # read_exactly answered from the batch
         return self._reader.terminator()
 
     @property
@@ -168,15 +267,24 @@ class Framer(OutputQueue):
 
     @max_frame_size.setter
     def max_frame_size(self, limit: int | None) -> None:
-        if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int):
-                raise TypeError(f"max_frame_size must be an int or None, not {type(limit).__name__}")
-            if limit < 0:
-                raise ValueError(f"max_frame_size must be >= 0, not {limit}")
+        _check_limit_value("max_frame_size", limit)
         if self._batch is not None:
             self._settle_batch()  # its payloads were checked against the old limit
         self._max = limit
         self._limit = _UNLIMITED if limit is None else limit
+
+    @property
+    def max_value_size(self) -> int | None:
+        """Bound on a value read with :meth:`read_exactly`, in bytes, or ``None``."""
+        return self._value_max
+
+    @max_value_size.setter
+    def max_value_size(self, limit: int | None) -> None:
+        _check_limit_value("max_value_size", limit)
+        if self._batch is not None:
+            self._settle_batch()  # a promised value was checked against the old limit
+        self._value_max = limit
+        self._value_limit = _UNLIMITED if limit is None else limit
 
     @property
     def eof_received(self) -> bool:
@@ -366,7 +474,7 @@ class Framer(OutputQueue):
         self._batch_end = stop - len(tail)
         # split saw no delimiter start in the tail, short of the window's edge.
         self._batch_scan = max(self._batch_end, stop - len(delimiter) + 1)
-        self._batch_sep = len(delimiter)
+        self._batch_delimiter = delimiter
         self._frame_size = 0
         event = _new(Frame)
         _set_data(event, next(batch))
@@ -379,6 +487,7 @@ class Framer(OutputQueue):
         rx.scan = self._batch_scan
         self._window *= 2
         self._batch = None
+        self._promise = -1
 
     def _settle_batch(self) -> None:
         """Make the buffer state exact again in the middle of a batch."""
@@ -387,12 +496,15 @@ class Framer(OutputQueue):
         if taken == len(pieces):
             self._finish_batch()
             return
-        used = sum(map(len, islice(pieces, taken))) + taken * self._batch_sep
+        used = sum(map(len, islice(pieces, taken))) + taken * len(self._batch_delimiter)
         rx = self._rx
         rx.pos = rx.scan = rx.pos + used
         self._window = max(_MIN_WINDOW, 2 * used)
         pieces.clear()  # ends the iteration of a payloads() generator still on it
         self._batch = None
+        if self._promise == taken:  # read_exactly's value is the next piece: read it exactly
+            self._expect(self._promise_count, self._batch_delimiter, False)
+        self._promise = -1
 
     # ----------------------------------------------------------------- output
 
@@ -419,6 +531,10 @@ class Framer(OutputQueue):
         rx = self._rx
         rx.pos = rx.scan = len(rx.buf)
         self._frame_size = 0
+        reader = self._reader
+        if reader is self._exact_reader:  # the value starts afresh; what comes after stays
+            self._expect(reader.remaining, reader.trailer, self._stream)
+            return self._discard_output()
         # A fresh reader, the same terminator; a streamed header it had consumed is counted.
         self.set_terminator(self.get_terminator(), stream=self._stream)
         self._discard_output()

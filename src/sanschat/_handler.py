@@ -13,7 +13,7 @@ from typing import Any
 
 from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, Frame
-from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
+from ._framer import DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_VALUE_SIZE, Framer
 from ._terminators import Terminator
 
 __all__ = ["Handler", "ConnectionInfo", "deliver_events"]
@@ -38,13 +38,15 @@ class ConnectionInfo:
 class Handler:
     """Base class for a connection's protocol logic; override what you need.
 
-    The class attributes ``terminator``, ``stream`` and ``max_frame_size`` give
-    the Framer each new connection starts with (see :meth:`new_framer`).
+    The class attributes ``terminator``, ``stream``, ``max_frame_size`` and
+    ``max_value_size`` give the Framer each new connection starts with (see
+    :meth:`new_framer`).
     """
 
     terminator: Terminator = b"\r\n"
     stream: bool = False
     max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE
+    max_value_size: int | None = DEFAULT_MAX_VALUE_SIZE
     #: Reading from the peer pauses while the unsent output (queued bytes and
     #: what sized producers hold) is above this, and resumes at or below it.
     #: Generous, so that a client that pipelines requests before reading the
@@ -62,7 +64,12 @@ class Handler:
 
     def new_framer(self) -> Framer:
         """The Framer for a new connection of this handler."""
-        return Framer(self.terminator, stream=self.stream, max_frame_size=self.max_frame_size)
+        return Framer(
+            self.terminator,
+            stream=self.stream,
+            max_frame_size=self.max_frame_size,
+            max_value_size=self.max_value_size,
+        )
 
     def connection_made(self, framer: Framer) -> None:
         """The connection is up; ``framer`` carries both directions."""

@@ -134,10 +134,13 @@ class DelimiterReader(Reader):
             if size > f._limit:
                 f._check_limit(size, self)
                 return None
-            if f._window >= f._BATCH_FROM and end + len(delimiter) < len(buf):
-                first = f._start_batch(delimiter, end)
-                if first is not None:
-                    return first
+            if f._window >= f._BATCH_FROM:
+                if end + len(delimiter) < len(buf):
+                    first = f._start_batch(delimiter, end)
+                    if first is not None:
+                        return first
+            else:  # batches were cut short: earn the window back by frames delivered
+                f._window += end + len(delimiter) - pos
             rx.pos = rx.scan = end + len(delimiter)
             f._frame_size = 0
             event = _new(Frame)
@@ -203,40 +206,79 @@ def delimiter_reader(delimiter: bytes) -> DelimiterReader:
 
 
 class CountReader(Reader):
-    """A frame of a fixed number of bytes; afterwards the terminator is None."""
+    """A frame of a fixed number of bytes, then an optional fixed trailer.
 
-    def __init__(self, count: int) -> None:
+    Afterwards ``after`` is in force again, in the mode it had: for
+    ``set_terminator(count)`` that is ``None`` (asynchat's rule); for
+    ``Framer.read_exactly`` it is the terminator that was in force before.
+    A trailer that differs is a :class:`MalformedFrame`; in streaming mode
+    payload bytes go out first, so that the error comes at the same place
+    whatever the chunking.
+    """
+
+    def __init__(self, count: int, *, exact: bool = False) -> None:
         self.remaining = count
+        self.trailer = b""
+        self.after: Reader = FOREVER
+        self.after_stream = False
+        #: A read_exactly value (bounded by max_value_size), not a plain count.
+        self.exact = exact
 
     def terminator(self) -> Terminator:
         return self.remaining
 
     def frame(self, f: Framer) -> Frame | None:
         remaining = self.remaining
-        if remaining > f._limit and not f._stream:
+        trailer = self.trailer
+        if not f._stream and remaining > (f._value_limit if self.exact else f._limit):
             # Announced by the peer, as a rule (a Content-Length): refused before
             # any of it is held, and skipped, like an announced header length.
-            f._reader = FOREVER
-            f._refuse(ByteSkipper(remaining), FrameTooLarge(f._limit, remaining, announced=True))
+            self._done(f)
+            limit = f._value_limit if self.exact else f._limit
+            skipper = ByteSkipper(remaining + len(trailer))
+            f._refuse(skipper, FrameTooLarge(limit, remaining, announced=True))
         rx = f._rx
+        buf = rx.buf
         pos = rx.pos
         end = pos + remaining
-        if end > len(rx.buf):
+        if trailer:
+            after = end + len(trailer)
+            if after <= len(buf) and buf[end:after] == trailer:
+                self._done(f)
+                return f._frame(pos, end, after)
+            if end < len(buf) and not (f._stream and remaining):
+                # No payload byte is left to go out first: judge the trailer.
+                present = buf[end:after]
+                if not trailer.startswith(present):
+                    f._malformed(
+                        MalformedFrame(
+                            f"expected {trailer!r} after the counted bytes, got {bytes(present)!r}"
+                        )
+                    )
             return None
-        f._reader = FOREVER
+        if end > len(buf):
+            return None
+        self._done(f)
         return f._frame(pos, end, end)
+
+    def _done(self, f: Framer) -> None:
+        """The frame is over (or refused): what comes after is in force."""
+        f._reader = self.after
+        f._stream = self.after_stream
 
     def partial(self, f: Framer) -> NextEvent:
         rx = f._rx
         pos = rx.pos
         size = len(rx.buf)
-        if f._eof or not f._stream or size == pos:
+        remaining = self.remaining
+        if f._eof or not f._stream or size == pos or not remaining:
             return f._wait()
         # A streamed count is its own bound: what is here goes out at once.
-        self.remaining -= size - pos
-        rx.pos = rx.scan = size
+        end = min(size, pos + remaining)
+        self.remaining = remaining - (end - pos)
+        rx.pos = rx.scan = end
         piece = _new(Data)
-        _set_data(piece, rx.take(pos, size))
+        _set_data(piece, rx.take(pos, end))
         return piece
 
 
