@@ -29,8 +29,9 @@ if "SANSCHAT_BENCH_INSTALLED" not in os.environ:
     sys.path.insert(0, os.path.join(HERE, "..", "src"))
 sys.path.insert(0, HERE)
 
-import sanschat  # noqa: E402
 from workloads import Workload, build  # noqa: E402
+
+import sanschat  # noqa: E402
 
 
 def measure(workload: Workload) -> dict[str, float | str]:

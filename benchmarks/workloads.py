@@ -817,7 +817,10 @@ def build(quick: bool) -> list[Workload]:
         ]
         if mib == 4:  # quadratic: 16 MiB would take minutes
             w4.cases.append(
-                ("Twisted LineOnlyReceiver", optional(lambda: twisted_lines("LineOnlyReceiver", term)))
+                (
+                    "Twisted LineOnlyReceiver",
+                    optional(lambda term=term: twisted_lines("LineOnlyReceiver", term)),
+                )
             )
         workloads.append(w4)
 
