@@ -1,19 +1,26 @@
-"""End-to-end loopback benchmark: line-echo servers under real clients.
+"""End-to-end loopback benchmark: servers under real sockets, every reply checked.
 
-Each server runs in its own process; the clients run in this one, on a plain
-``selectors`` loop that only counts echoed bytes (so the servers, not the
-clients, are measured). Servers:
+Each server runs in its own process, all started up front; the clients run in
+this one, on a plain ``selectors`` loop. Each client sends its requests in
+pipelined batches and sends the next batch once the whole reply to the last
+has come; every reply byte is compared with the expected reply. Rounds are
+round-robin over the servers and the median is reported.
 
-- asyncio: sanschat's binding running a Handler, and the idiomatic
-  ``StreamReader.readline`` + ``write`` + ``drain`` server, on the same loop;
-- trio: sanschat's binding running the same Handler, and a hand-written
-  ``receive_some`` + ``find`` loop that answers a read's lines in one send.
+Two protocols:
 
-Run alone: ``python benchmarks/e2e.py`` (``run.py`` includes it).
+- line echo: sanschat's Echo Handler under select, asyncio and trio, against
+  the fastest plain Python server (an asyncio ``Protocol`` that splits each
+  read by hand and writes once per read) and ``StreamReader.readline``;
+- RESP: ``sanschat.examples.resp`` under select, asyncio and trio, against the
+  same commands on asyncio streams (``readline``/``readexactly``, a ``drain``
+  per command), both executing with the example's own ``execute``.
+
+Run alone: ``python benchmarks/e2e.py [--quick]`` (``run.py`` includes it).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import selectors
@@ -23,19 +30,35 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if "SANSCHAT_BENCH_INSTALLED" not in os.environ:
     sys.path.insert(0, os.path.join(HERE, "..", "src"))
 
-SERVERS = ["sanschat asyncio", "asyncio StreamReader.readline", "sanschat trio", "trio receive_some+find"]
+ECHO = [
+    "sanschat select",
+    "sanschat asyncio",
+    "sanschat trio",
+    "asyncio Protocol, hand-split",
+    "asyncio readline",
+]
+RESP = ["sanschat select", "sanschat asyncio", "sanschat trio", "asyncio streams"]
+REFERENCE = {"echo": "asyncio Protocol, hand-split", "resp": "asyncio streams"}
 
 
 # ------------------------------------------------------------------ servers
 
 
-def _echo_handler() -> type:
+def _handler(protocol: str) -> Callable[[], Any]:
     from sanschat import Handler
+
+    if protocol == "resp":
+        from sanschat.examples.resp import RespServer
+
+        store: dict[bytes, bytes] = {}
+        return lambda: RespServer(store)
 
     class Echo(Handler):
         terminator = b"\n"
@@ -46,160 +69,251 @@ def _echo_handler() -> type:
     return Echo
 
 
-def serve(kind: str) -> None:
-    """Serve line echo on a free port of 127.0.0.1 and print the port."""
+def _serve_sanschat(loop: str, factory: Callable[[], Any], ready: Callable[[int], None]) -> None:
+    from sanschat.examples._run import serve
+
+    serve(factory, loop, "127.0.0.1", 0, lambda host, port: ready(port))
+
+
+def _serve_asyncio_echo(hand_split: bool, ready: Callable[[int], None]) -> None:
+    import asyncio
+
+    class HandSplit(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.buf = b""
+
+        def data_received(self, data: bytes) -> None:
+            *lines, self.buf = (self.buf + data).split(b"\n")
+            if lines:
+                self.transport.write(b"".join([line + b"\n" for line in lines]))  # the app sees each line
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := await reader.readline():
+            writer.write(line)
+            await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        if hand_split:
+            server = await loop.create_server(HandSplit, "127.0.0.1", 0)
+        else:
+            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        ready(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def _serve_asyncio_resp(ready: Callable[[int], None]) -> None:
+    import asyncio
+
+    from sanschat.examples.resp import RespServer
+
+    store: dict[bytes, bytes] = {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        commands = RespServer(store)  # its execute() only, so both servers do the same work
+        commands.framer = SimpleNamespace(push=writer.write)  # type: ignore[assignment]
+        while line := await reader.readline():
+            args = []
+            for _ in range(int(line[1:])):
+                size = int((await reader.readline())[1:])
+                args.append((await reader.readexactly(size + 2))[:-2])
+            commands.execute(args)
+            await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=1 << 20)
+        ready(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def serve(protocol: str, kind: str) -> None:
+    """Serve ``protocol`` as ``kind`` on a free port of 127.0.0.1; print the port."""
 
     def ready(port: int) -> None:
         print(port, flush=True)
 
-    if kind == "sanschat asyncio":
-        import asyncio
-
-        import sanschat.asyncio
-
-        async def main() -> None:
-            server = await sanschat.asyncio.serve(_echo_handler(), "127.0.0.1", 0)
-            ready(server.sockets[0].getsockname()[1])
-            await server.serve_forever()
-
-        asyncio.run(main())
-    elif kind == "asyncio StreamReader.readline":
-        import asyncio
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while line := await reader.readline():
-                writer.write(line)
-                await writer.drain()
-            writer.close()
-
-        async def main() -> None:
-            server = await asyncio.start_server(handle, "127.0.0.1", 0)
-            ready(server.sockets[0].getsockname()[1])
-            await server.serve_forever()
-
-        asyncio.run(main())
-    elif kind == "sanschat trio":
-        import trio
-
-        import sanschat.trio
-
-        async def main() -> None:
-            async with trio.open_nursery() as nursery:
-                server = await nursery.start(sanschat.trio.serve, _echo_handler())
-                ready(server.port)
-
-        trio.run(main)
-    elif kind == "trio receive_some+find":
-        import trio
-
-        async def handle(stream: trio.SocketStream) -> None:
-            buf = bytearray()
-            while data := await stream.receive_some(65536):
-                buf += data
-                start = 0
-                replies = []
-                while (end := buf.find(b"\n", start)) >= 0:
-                    replies.append(bytes(buf[start:end]) + b"\n")  # the app sees each line
-                    start = end + 1
-                del buf[:start]
-                if replies:
-                    await stream.send_all(b"".join(replies))
-
-        async def main() -> None:
-            async with trio.open_nursery() as nursery:
-                listeners = await nursery.start(trio.serve_tcp, handle, 0)
-                ready(listeners[0].socket.getsockname()[1])
-
-        trio.run(main)
+    if kind.startswith("sanschat "):
+        _serve_sanschat(kind.split()[1], _handler(protocol), ready)
+    elif protocol == "echo":
+        _serve_asyncio_echo(kind == "asyncio Protocol, hand-split", ready)
     else:
-        raise SystemExit(f"unknown server {kind!r}")
+        _serve_asyncio_resp(ready)
 
 
 # ------------------------------------------------------------------ clients
 
+Batch = tuple[bytes, bytes]  # requests, the exact reply expected
 
-def make_payload(lines: int, rng: random.Random) -> bytes:
+
+def echo_batches(count: int, per_batch: int, rng: random.Random) -> list[Batch]:
     letters = b"abcdefghijklmnopqrstuvwxyz0123456789 "
-    return b"".join(bytes(rng.choices(letters, k=rng.randint(8, 120))) + b"\n" for _ in range(lines))
+    batches = []
+    for _ in range(count):
+        lines = b"".join(bytes(rng.choices(letters, k=rng.randint(8, 120))) + b"\n" for _ in range(per_batch))
+        batches.append((lines, lines))
+    return batches
 
 
-def drive(port: int, clients: int, payload: bytes) -> float:
-    """Connect ``clients`` sockets, pipeline ``payload`` on each, wait for every
-    echo; return the seconds it took. Checks the echoed bytes' count and sum."""
+def resp_batches(client: int, count: int, per_batch: int, tag: bytes) -> list[Batch]:
+    """SET and GET on this client's own keys (``tag`` makes them new for every
+    run), so every reply is known in advance; every run does the same work."""
+    rng = random.Random(client)
+    store: dict[bytes, bytes] = {}
+    batches = []
+    for _ in range(count):
+        requests, replies = [], []
+        for _ in range(per_batch):
+            key = b"%s:c%d:%d" % (tag, client, rng.randrange(200))
+            if rng.random() < 0.5:
+                value = bytes(rng.choices(b"abcdefghij\r\n", k=rng.randint(1, 100)))
+                store[key] = value
+                args, reply = [b"SET", key, value], b"+OK\r\n"
+            else:
+                value = store.get(key)  # type: ignore[assignment]
+                args = [b"GET", key]
+                reply = b"$-1\r\n" if value is None else b"$%d\r\n%s\r\n" % (len(value), value)
+            requests.append(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+            replies.append(reply)
+        batches.append((b"".join(requests), b"".join(replies)))
+    return batches
+
+
+def drive(port: int, work: list[list[Batch]]) -> float:
+    """One client per entry of ``work``, each sending its batches in turn; return
+    the seconds until every reply has come. Raises if a reply differs."""
     sel = selectors.DefaultSelector()
-    socks = []
-    for _ in range(clients):
+    clients = []
+    for batches in work:
         sock = socket.create_connection(("127.0.0.1", port))
         sock.setblocking(False)
-        socks.append(sock)
-    state = {sock: [memoryview(payload), 0] for sock in socks}
+        clients.append((sock, iter(batches)))
     start = time.perf_counter()
-    for sock in socks:
+    state: dict[socket.socket, list[Any]] = {}
+    for sock, batches in clients:
+        request, reply = next(batches)
+        state[sock] = [batches, memoryview(request), reply, []]
         sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
-    left = clients
+    left = len(clients)
     while left:
-        for key, mask in sel.select(timeout=30):
-            sock = key.fileobj
-            st = state[sock]  # type: ignore[index]
-            if mask & selectors.EVENT_WRITE and st[0]:
-                sent = sock.send(st[0][:262144])  # type: ignore[union-attr]
-                st[0] = st[0][sent:]
-                if not st[0]:
+        for key, mask in sel.select(timeout=60):
+            sock = key.fileobj  # type: ignore[assignment]
+            st = state[sock]
+            if mask & selectors.EVENT_WRITE and st[1]:
+                st[1] = st[1][sock.send(st[1][:262144]) :]
+                if not st[1]:
                     sel.modify(sock, selectors.EVENT_READ)
             if mask & selectors.EVENT_READ:
-                data = sock.recv(262144)  # type: ignore[union-attr]
+                data = sock.recv(262144)
                 if not data:
-                    raise RuntimeError("server closed early")
-                st[1] += len(data)
-                if st[1] == len(payload):
-                    sel.unregister(sock)
-                    left -= 1
+                    raise RuntimeError("the server closed early")
+                st[3].append(data)
+                if sum(map(len, st[3])) >= len(st[2]):
+                    if b"".join(st[3]) != st[2]:
+                        raise RuntimeError(f"wrong reply on port {port}")
+                    nxt = next(st[0], None)
+                    if nxt is None:
+                        sel.unregister(sock)
+                        left -= 1
+                    else:
+                        st[1], st[2], st[3] = memoryview(nxt[0]), nxt[1], []
+                        sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
     elapsed = time.perf_counter() - start
-    for sock in socks:
+    for sock, _ in clients:
         sock.close()
     sel.close()
     return elapsed
 
 
-def run(
-    clients: int = 50, lines: int = 4000, repeats: int = 3, log: Callable[[str], None] = print
-) -> dict[str, float]:
-    """Median lines/s of each server; a server that cannot start is left out."""
-    payload = make_payload(lines, random.Random(20261125))
-    total_lines = clients * lines
-    results: dict[str, float] = {}
-    for kind in SERVERS:
+def start_servers(protocol: str, kinds: list[str], log: Callable[[str], None]) -> dict[str, tuple[Any, int]]:
+    servers = {}
+    for kind in kinds:
         proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "serve", kind],
+            [sys.executable, os.path.abspath(__file__), "serve", protocol, kind],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if not line.strip().isdigit():
-                log(f"  {kind:32s} skipped (server did not start)")
-                continue
-            port = int(line)
-            drive(port, clients, payload)  # warm-up
-            seconds = statistics.median(drive(port, clients, payload) for _ in range(repeats))
-            results[kind] = total_lines / seconds
-            log(f"  {kind:32s} {seconds:8.4f} s {total_lines / seconds:12,.0f} lines/s")
-        finally:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip().isdigit():
+            servers[kind] = (proc, int(line))
+        else:
+            log(f"  {kind:32s} skipped (server did not start)")
             proc.terminate()
             proc.wait(timeout=10)
+    return servers
+
+
+def run(
+    protocol: str,
+    clients: int = 50,
+    batches: int = 40,
+    per_batch: int = 100,
+    rounds: int = 5,
+    log: Callable[[str], None] = print,
+) -> dict[str, float]:
+    """Median requests/s of each server of ``protocol`` ("echo" or "resp")."""
+    rng = random.Random(20261126)
+    echo_work = [echo_batches(batches, per_batch, rng) for _ in range(clients)]
+
+    def work(run: str) -> list[list[Batch]]:
+        if protocol == "echo":
+            return echo_work
+        return [resp_batches(i, batches, per_batch, run.encode()) for i in range(clients)]
+
+    servers = start_servers(protocol, ECHO if protocol == "echo" else RESP, log)
+    times: dict[str, list[float]] = {kind: [] for kind in servers}
+    try:
+        for _, port in servers.values():
+            drive(port, work("warm-up"))  # (and the first check of every reply)
+        for round_ in range(rounds):
+            kinds = list(servers)
+            shift = round_ % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:
+                times[kind].append(drive(servers[kind][1], work(f"round {round_}")))
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=10)
+    requests = clients * batches * per_batch
+    results = {kind: requests / statistics.median(seconds) for kind, seconds in times.items()}
+    for kind, rate in results.items():
+        log(f"  {kind:32s} {rate:12,.0f} requests/s")
     return results
 
 
+def ratios(protocol: str, figures: dict[str, float]) -> list[str]:
+    reference = REFERENCE[protocol]
+    if reference not in figures:
+        return []
+    return [
+        f"{kind} vs {reference}: {rate / figures[reference]:.2f}x"
+        for kind, rate in figures.items()
+        if kind.startswith("sanschat")
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["echo", "resp"])
+    args = parser.parse_args()
+    for protocol in ["echo", "resp"] if args.only is None else [args.only]:
+        print(f"{protocol}:")
+        figures = run(protocol, batches=10 if args.quick else 40, rounds=3 if args.quick else 5)
+        for line in ratios(protocol, figures):
+            print("    " + line)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "serve":
-        serve(sys.argv[2])
+    if len(sys.argv) == 4 and sys.argv[1] == "serve":
+        serve(sys.argv[2], sys.argv[3])
     else:
-        figures = run()
-        for mine, peer in (
-            ("sanschat asyncio", "asyncio StreamReader.readline"),
-            ("sanschat trio", "trio receive_some+find"),
-        ):
-            if mine in figures and peer in figures:
-                print(f"    {mine} vs {peer}: {figures[mine] / figures[peer]:.2f}x")
+        main()

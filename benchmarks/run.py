@@ -62,27 +62,26 @@ def measure(workload: Workload) -> dict[str, float | str]:
 
 
 def e2e_section(quick: bool, raw: list[dict[str, object]]) -> list[str]:
-    """Run the loopback benchmark (benchmarks/e2e.py) and return its table."""
-    sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
+    """Run the loopback benchmark (benchmarks/e2e.py) and return its tables."""
     import e2e
 
-    clients, per_client = (20, 1000) if quick else (50, 4000)
-    title = f"E2E: line echo over loopback, {clients} clients x {per_client} pipelined lines"
-    print(f"\n{title}")
-    figures = e2e.run(clients, per_client)
-    lines = [f"### {title}", "", "| server | lines/s |", "|---|---:|"]
-    lines += [f"| {name} | {rate:,.0f} |" for name, rate in figures.items()]
-    lines.append("")
-    for mine, peer in (
-        ("sanschat asyncio", "asyncio StreamReader.readline"),
-        ("sanschat trio", "trio receive_some+find"),
-    ):
-        if mine in figures and peer in figures:
-            msg = f"{mine} vs {peer}: {figures[mine] / figures[peer]:.2f}x"
+    lines: list[str] = []
+    for protocol, what in (("echo", "line echo"), ("resp", "RESP SET/GET")):
+        title = f"E2E: {what} over loopback, 50 clients, pipelined batches of 100"
+        print(f"\n{title}")
+        figures = e2e.run(protocol, batches=10 if quick else 40, rounds=3 if quick else 5)
+        lines += [f"### {title}", "", "| server | requests/s |", "|---|---:|"]
+        lines += [f"| {name} | {rate:,.0f} |" for name, rate in figures.items()]
+        lines.append("")
+        for msg in e2e.ratios(protocol, figures):
             print("    " + msg)
             lines.append(f"- {msg}")
-    raw += [{"workload": "E2E", "case": name, "lines_per_s": rate} for name, rate in figures.items()]
-    return [*lines, ""]
+        lines.append("")
+        raw += [
+            {"workload": f"E2E {protocol}", "case": name, "requests_per_s": rate}
+            for name, rate in figures.items()
+        ]
+    return lines
 
 
 def linearity_section(raw: list[dict[str, object]]) -> list[str]:
