@@ -221,7 +221,7 @@ class Run:
         """Bytes received minus every byte accounted for: zero when none is lost
         or counted twice."""
         framer = self.framer
-        held = framer.pending_input + framer._reader.abandoned()
+        held = framer.pending_input + framer._reader.header_consumed
         return received - (self.delivered + self.framing + framer.bytes_discarded + held)
 
 

@@ -285,7 +285,7 @@ class RecoveryMachine(RuleBasedStateMachine):
     @invariant()
     def every_byte_is_accounted_for_once(self) -> None:
         framer = self.framer
-        in_flight = framer._reader.abandoned()  # a streamed header consumed, its frame not over
+        in_flight = framer._reader.header_consumed  # a streamed header consumed, its frame not over
         assert (
             self.delivered + self.framing + framer.bytes_discarded + framer.pending_input + in_flight
             == self.received

@@ -17,7 +17,10 @@ payloads are then handed out one per call with no search at all. If the
 terminator changes mid-batch, ``_settle_batch`` works out how far the consumer
 got and puts the rest back. The window doubles while batches are used up and
 shrinks to what was used when one is cut short, so the bytes split in vain
-never outnumber the bytes delivered (plus a small constant per batch).
+never outnumber the bytes delivered (plus a small constant per batch). Frames
+found one by one earn the window back (a burst of pipelining after a phase of
+terminator changes batches again), more slowly after each batch in a row
+that was cut short after a few pieces.
 
 ``payloads()`` and ``next_event()`` find frames through the same reader method
 (``frame``), so they agree by construction; ``next_event()`` alone goes on to
@@ -35,7 +38,16 @@ from ._buffer import ReceiveBuffer
 from ._errors import ClosedError, FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data
 from ._output import OutputQueue
-from ._readers import FOREVER, READERS, CountReader, NextEvent, Reader, Skipper, delimiter_reader
+from ._readers import (
+    FOREVER,
+    READERS,
+    SHARED_DELIMITER_READERS,
+    CountReader,
+    NextEvent,
+    Reader,
+    Skipper,
+    delimiter_reader,
+)
 from ._terminators import MAX_COUNT, Terminator, check_terminator
 
 __all__ = ["Framer", "DEFAULT_MAX_FRAME_SIZE", "DEFAULT_MAX_VALUE_SIZE"]
@@ -130,6 +142,7 @@ class Framer(OutputQueue):
         self._promise = -1
         self._promise_count = 0
         self._window = _FIRST_WINDOW
+        self._misses = 0  # batches cut short in a row, after a few pieces (see _settle_batch)
         #: Bytes dropped unseen: the rest of a frame after FrameTooLarge, input
         #: thrown away by ``discard_buffers``, the header of an abandoned frame.
         self.bytes_discarded = 0
@@ -170,10 +183,10 @@ class Framer(OutputQueue):
             self._settle_batch()
         # A streamed header frame given up part way: its consumed header is
         # accounted for (the frame goes on under the new terminator).
-        self.bytes_discarded += self._reader.abandoned()
+        self.bytes_discarded += self._reader.header_consumed
         # The usual values skip the full validation of check_terminator.
         if type(terminator) is bytes and terminator:
-            self._reader = delimiter_reader(terminator)
+            self._reader = SHARED_DELIMITER_READERS.get(terminator) or delimiter_reader(terminator)
         elif type(terminator) is int and 0 <= terminator <= MAX_COUNT:
             self._set_count(terminator, stream)
         else:
@@ -238,7 +251,7 @@ class Framer(OutputQueue):
         """Put read_exactly's reader in force (its arguments checked)."""
         reader = self._exact_reader
         if self._reader is not reader:  # else a new read_exactly replaces the pending one
-            self.bytes_discarded += self._reader.abandoned()
+            self.bytes_discarded += self._reader.header_consumed
             reader.after = self._reader
             reader.after_stream = self._stream
         reader.remaining = count
@@ -486,6 +499,7 @@ class Framer(OutputQueue):
         rx.pos = self._batch_end
         rx.scan = self._batch_scan
         self._window *= 2
+        self._misses = 0
         self._batch = None
         self._promise = -1
 
@@ -500,6 +514,11 @@ class Framer(OutputQueue):
         rx = self._rx
         rx.pos = rx.scan = rx.pos + used
         self._window = max(_MIN_WINDOW, 2 * used)
+        # A batch cut after a few pieces did more harm than good (a terminator
+        # change per frame, as in HTTP): the exact path then earns the window
+        # back ever more slowly (DelimiterReader.frame). A batch well used
+        # restores the pace.
+        self._misses = min(self._misses + 1, 30) if taken < 4 else 0
         pieces.clear()  # ends the iteration of a payloads() generator still on it
         self._batch = None
         if self._promise == taken:  # read_exactly's value is the next piece: read it exactly

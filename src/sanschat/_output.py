@@ -207,15 +207,16 @@ class OutputQueue:
         bytes are dropped and counted in :attr:`dropped_after_close`, never sent
         (as asynchat did): an answer to input that arrived after the close
         decision cannot raise in the middle of the answers before it."""
-        chunk = _as_bytes(data)
+        chunk = data if type(data) is bytes else _as_bytes(data)
         if chunk is None:
             raise TypeError(f"push needs a bytes-like object, not {type(data).__name__}")
         if self._closing:
             self.dropped_after_close += 1
             return
         if chunk:
-            was_idle = not self._queue
-            self._queue.append(chunk)
+            queue = self._queue
+            was_idle = not queue
+            queue.append(chunk)
             self._known += len(chunk)
             if self._known + self._promised > self._watch:
                 self._grew()
@@ -330,10 +331,23 @@ class OutputQueue:
         """Pop up to ``limit`` bytes off the front, pulling producers as needed."""
         if self._taking:
             raise RuntimeError("output is already being taken (re-entrant call)")
-        self._taking = True
         self._peeked = None
         queue = self._queue
-        parts: list[bytes | memoryview] = []
+        if (
+            not self._hints
+            and not self._closing
+            and not self._head_sent
+            and (limit is None or self._known <= limit)
+        ):
+            # Only bytes are queued (no producer, no close marker), and all of
+            # them fit: take them in one go, as a line-echo server does per read.
+            parts: list[bytes | memoryview] = list(queue)  # type: ignore[arg-type]
+            queue.clear()
+            self._known = 0
+            self._update_water()
+            return parts
+        self._taking = True
+        parts = []
         got = 0
         try:
             while queue and (limit is None or got < limit):

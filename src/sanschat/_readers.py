@@ -86,10 +86,9 @@ class Reader:
         """What ``Framer.get_terminator()`` says while this reader is in force."""
         return None
 
-    def abandoned(self) -> int:
-        """Framing bytes the frame in progress has consumed (a streamed header):
-        counted as discarded when that frame is dropped."""
-        return 0
+    #: Framing bytes the frame in progress has consumed (a streamed header):
+    #: counted as discarded when that frame is dropped.
+    header_consumed = 0
 
     def frame(self, f: Framer) -> Frame | type[NEED_DATA] | None:
         """The next frame if it is complete, else None (or NEED_DATA when
@@ -140,7 +139,7 @@ class DelimiterReader(Reader):
                     if first is not None:
                         return first
             else:  # batches were cut short: earn the window back by frames delivered
-                f._window += end + len(delimiter) - pos
+                f._window += (end + len(delimiter) - pos) >> f._misses
             rx.pos = rx.scan = end + len(delimiter)
             f._frame_size = 0
             event = _new(Frame)
@@ -192,16 +191,16 @@ class DelimiterReader(Reader):
         return payload + self.delimiter
 
 
-_shared_delimiter_readers: dict[bytes, DelimiterReader] = {}
+SHARED_DELIMITER_READERS: dict[bytes, DelimiterReader] = {}
 
 
 def delimiter_reader(delimiter: bytes) -> DelimiterReader:
     """The shared reader for ``delimiter`` (setting a terminator allocates nothing)."""
-    reader = _shared_delimiter_readers.get(delimiter)
+    reader = SHARED_DELIMITER_READERS.get(delimiter)
     if reader is None:
-        if len(_shared_delimiter_readers) >= 256:  # bounded, whatever a program sets
-            _shared_delimiter_readers.clear()
-        reader = _shared_delimiter_readers[delimiter] = DelimiterReader(delimiter)
+        if len(SHARED_DELIMITER_READERS) >= 256:  # bounded, whatever a program sets
+            SHARED_DELIMITER_READERS.clear()
+        reader = SHARED_DELIMITER_READERS[delimiter] = DelimiterReader(delimiter)
     return reader
 
 
@@ -241,7 +240,10 @@ class CountReader(Reader):
         buf = rx.buf
         pos = rx.pos
         end = pos + remaining
-        if trailer:
+        if not trailer:
+            if end > len(buf):
+                return None
+        else:
             after = end + len(trailer)
             if after <= len(buf) and buf[end:after] == trailer:
                 self._done(f)
@@ -256,10 +258,13 @@ class CountReader(Reader):
                         )
                     )
             return None
-        if end > len(buf):
-            return None
-        self._done(f)
-        return f._frame(pos, end, end)
+        f._reader = self.after
+        f._stream = self.after_stream
+        rx.pos = rx.scan = end
+        f._frame_size = 0
+        event = _new(Frame)
+        _set_data(event, buf[pos:end] if type(buf) is bytes else rx.take(pos, end))
+        return event
 
     def _done(self, f: Framer) -> None:
         """The frame is over (or refused): what comes after is in force."""
@@ -410,9 +415,6 @@ class HeaderReader(Reader):
 
     def terminator(self) -> Terminator:
         return self.kind
-
-    def abandoned(self) -> int:
-        return self.header_consumed
 
     def frame(self, f: Framer) -> Frame | None:
         kind = self.kind
