@@ -64,6 +64,7 @@ _MIN_WINDOW = 64
 _BATCH_FROM = 512
 
 _new = object.__new__
+_NO_PAYLOADS: Iterator[bytes] = iter(())  # exhausted: what payloads() gives when there is none
 _UNLIMITED = MAX_COUNT  # the internal limit when max_frame_size is None
 
 
@@ -321,12 +322,23 @@ class Framer(OutputQueue):
         raise :class:`ClosedError`.
         """
         rx = self._rx
-        if type(data) is bytes and data and rx.pos == len(rx.buf) and not self._eof:
-            # The common case: all earlier input was delivered (a pending batch
-            # holds undelivered bytes, so there is none). Keep the caller's bytes.
-            rx.buf = data
-            rx.pos = rx.scan = 0
-            return
+        if type(data) is bytes and data and not self._eof:
+            buf = rx.buf
+            pos = rx.pos
+            if pos == len(buf):
+                # The common case: all earlier input was delivered (a pending batch
+                # holds undelivered bytes, so there is none). Keep the caller's bytes.
+                rx.buf = data
+                rx.pos = rx.scan = 0
+                return
+            if type(buf) is bytearray and self._batch is None:
+                # A frame still growing (trickled input): append in place.
+                if pos:
+                    del buf[:pos]  # drops the front without moving the rest
+                    rx.scan -= pos
+                    rx.pos = 0
+                buf += data
+                return
         if type(data) is not bytes:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"receive_data needs a bytes-like object, not {type(data).__name__}")
@@ -368,8 +380,20 @@ class Framer(OutputQueue):
         they agree on every input. This is the
         fast path for pipelined frames: runs of delimited frames are split in
         bulk. Calling ``set_terminator`` (or any other method) between two
-        payloads is exact, as with ``next_event``.
+        payloads is exact, as with ``next_event``. The first frame is looked
+        for by the call itself (so a call with no frame to give is cheap, as on
+        a trickle): its error, if any, is raised by the call.
         """
+        if self._batch is None and self._skipper is None and not self._reader.has_bulk:
+            frame = self._reader.frame(self)
+            if type(frame) is not Frame:
+                return _NO_PAYLOADS
+            return self._payloads(frame.data)
+        return self._payloads(None)
+
+    def _payloads(self, first: bytes | None) -> Iterator[bytes]:
+        if first is not None:
+            yield first
         while True:
             batch = self._batch
             if batch is not None:

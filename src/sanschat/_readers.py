@@ -134,7 +134,7 @@ class DelimiterReader(Reader):
                 f._check_limit(size, self)
                 return None
             if f._window >= f._BATCH_FROM:
-                if end + len(delimiter) < len(buf):
+                if buf.find(delimiter, end + len(delimiter)) >= 0:  # two frames at least
                     first = f._start_batch(delimiter, end)
                     if first is not None:
                         return first
