@@ -120,12 +120,18 @@ def framed(
     raise AssertionError("no EndOfStream after EOF")
 
 
-@given(st.data(), wire, steps, st.booleans(), st.booleans())
+@given(st.data(), wire, steps, st.booleans(), st.booleans(), st.sampled_from([1, 2, 4096]))
 def test_values_and_lines_match_the_model_under_any_chunking(
-    data: st.DataObject, payload: bytes, program: list[Step], use_payloads: bool, settle: bool
+    data: st.DataObject,
+    payload: bytes,
+    program: list[Step],
+    use_payloads: bool,
+    settle: bool,
+    keep_aside: int,
 ) -> None:
     chunks = data.draw(chunkings(payload))
     framer = Framer(LINE, max_frame_size=None)
+    framer._keep_aside_from = keep_aside  # values kept out of the buffer as they come (4096 in use)
     got = framed(framer, chunks, program, use_payloads=use_payloads, settle=settle)
     assert got == model(payload, program)
 
@@ -146,6 +152,7 @@ def test_a_value_over_max_value_size_is_refused_and_skipped(
     data: st.DataObject, payload: bytes, program: list[Step], limit: int, use_payloads: bool
 ) -> None:
     framer = Framer(LINE, max_frame_size=None, max_value_size=limit)
+    framer._keep_aside_from = 1
     got = framed(framer, data.draw(chunkings(payload)), program, use_payloads=use_payloads)
     assert got == model(payload, program, value_limit=limit)
 
@@ -283,3 +290,82 @@ def test_max_value_size_is_checked_like_max_frame_size() -> None:
         Framer(b"\n", max_value_size=True)
     framer = Framer(b"\n", max_value_size=None)
     assert framer.max_value_size is None
+
+
+# --------------------------------------- a whole-mode count keeps bytes aside
+
+
+def aside(terminator: object = 10, **options: object) -> Framer:
+    """A Framer whose whole-mode counts keep every received byte aside at once
+    (in use only from 4096 bytes on), holding 6 bytes of a 10-byte count."""
+    framer = Framer(terminator, **options)  # type: ignore[arg-type]
+    framer._keep_aside_from = 1
+    framer.receive_data(b"abc")
+    assert framer.next_event() is NEED_DATA
+    framer.receive_data(b"def")
+    assert framer.next_event() is NEED_DATA
+    assert framer.pending_input == 6
+    return framer
+
+
+def test_counted_bytes_kept_aside_make_one_frame() -> None:
+    framer = aside()
+    framer.receive_data(b"ghijKL")
+    assert [framer.next_event(), framer.next_event()] == [Frame(b"abcdefghij"), Data(b"KL")]
+
+
+def test_a_new_terminator_applies_to_the_bytes_kept_aside() -> None:
+    framer = aside()
+    framer.set_terminator(b"d")
+    assert framer.next_event() == Frame(b"abc")
+    assert framer.pending_input == 2
+
+
+def test_read_exactly_replacing_a_pending_one_applies_to_the_bytes_kept_aside() -> None:
+    framer = Framer(b"\n")
+    framer._keep_aside_from = 1
+    framer.read_exactly(10)
+    framer.receive_data(b"abcdefghi")
+    assert framer.next_event() is NEED_DATA
+    assert framer.pending_input == 9
+    framer.read_exactly(2, b"c")  # replaces the pending one
+    assert framer.next_event() == Frame(b"ab")
+    assert framer.next_event() is NEED_DATA  # lines again: "defghi" has no newline yet
+    framer.receive_data(b"\n")
+    assert framer.next_event() == Frame(b"defghi")
+
+
+def test_the_end_of_the_stream_gives_back_the_bytes_kept_aside() -> None:
+    framer = aside()
+    framer.receive_data(b"")
+    assert framer.next_event() == EndOfStream(b"abcdef")
+
+
+def test_discard_buffers_counts_the_bytes_kept_aside() -> None:
+    framer = aside()
+    framer.discard_buffers()
+    assert (framer.bytes_discarded, framer.pending_input) == (6, 0)
+    framer.receive_data(b"0123456789")
+    assert framer.next_event() == Frame(b"0123456789")
+
+
+def test_a_lowered_limit_refuses_the_count_and_skips_what_was_kept_aside() -> None:
+    framer = aside(max_frame_size=None)
+    framer.max_frame_size = 4
+    with pytest.raises(FrameTooLarge):
+        framer.next_event()
+    framer.receive_data(b"ghijKL")
+    assert framer.next_event() == Data(b"KL")
+    assert framer.bytes_discarded == 10
+
+
+def test_a_wrong_trailer_gives_back_the_value_kept_aside() -> None:
+    framer = Framer(b"\n")
+    framer._keep_aside_from = 1
+    framer.read_exactly(5, b"\r\n")
+    framer.receive_data(b"abc")
+    assert framer.next_event() is NEED_DATA
+    framer.receive_data(b"de!!")
+    with pytest.raises(MalformedFrame):
+        framer.next_event()
+    assert framer.next_event() == Data(b"abcde!!")

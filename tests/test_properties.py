@@ -30,11 +30,12 @@ def test_every_byte_is_delivered_exactly_once_in_order(
     assert rebuilt == payload
 
 
-@given(st.data(), small_bytes, terminators, programs, st.booleans())
+@given(st.data(), small_bytes, terminators, programs, st.booleans(), st.sampled_from([1, 3, 4096]))
 def test_terminator_programs_match_the_reference_model(
-    data: st.DataObject, payload: bytes, first: object, program: list, use_payloads: bool
+    data: st.DataObject, payload: bytes, first: object, program: list, use_payloads: bool, keep_aside: int
 ) -> None:
     framer = Framer(first, max_frame_size=None)  # type: ignore[arg-type]
+    framer._keep_aside_from = keep_aside  # counted bytes kept out of the buffer (4096 in use)
     got = run(framer, data.draw(chunkings(payload)), program, use_payloads=use_payloads)
     assert got == model(payload, first, program)
 

@@ -228,6 +228,12 @@ class RecoveryMachine(RuleBasedStateMachine):
     def set_limit(self, limit: int | None) -> None:
         self.framer.max_frame_size = limit
 
+    @rule(threshold=st.integers(1, 6))
+    def keep_counted_bytes_aside(self, threshold: int) -> None:
+        # The threshold is 4096 in use; small here, so that a whole-mode count
+        # keeps parts aside across every other step.
+        self.framer._keep_aside_from = threshold
+
     @rule()
     def discard(self) -> None:
         self.framer.discard_buffers()

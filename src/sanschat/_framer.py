@@ -144,6 +144,9 @@ class Framer(OutputQueue):
         self._promise_count = 0
         self._window = _FIRST_WINDOW
         self._misses = 0  # batches cut short in a row, after a few pieces (see _settle_batch)
+        # A whole-mode count keeps received bytes aside (CountReader) from this
+        # many at a time, which bounds the overhead of its list of parts.
+        self._keep_aside_from = 4096
         #: Bytes dropped unseen: the rest of a frame after FrameTooLarge, input
         #: thrown away by ``discard_buffers``, the header of an abandoned frame.
         self.bytes_discarded = 0
@@ -182,6 +185,8 @@ class Framer(OutputQueue):
             raise TypeError(f"stream must be a bool or None, not {type(stream).__name__}")
         if self._batch is not None:
             self._settle_batch()
+        if self._reader.held:
+            self._give_back()
         # A streamed header frame given up part way: its consumed header is
         # accounted for (the frame goes on under the new terminator).
         self.bytes_discarded += self._reader.header_consumed
@@ -250,6 +255,8 @@ class Framer(OutputQueue):
 
     def _expect(self, count: int, trailer: bytes, stream: bool) -> None:
         """Put read_exactly's reader in force (its arguments checked)."""
+        if self._reader.held:
+            self._give_back()
         reader = self._exact_reader
         if self._reader is not reader:  # else a new read_exactly replaces the pending one
             self.bytes_discarded += self._reader.header_consumed
@@ -310,7 +317,7 @@ class Framer(OutputQueue):
         """Bytes received and not yet delivered in an event."""
         if self._batch is not None:
             self._settle_batch()
-        return self._rx.held
+        return self._rx.held + self._reader.held
 
     # ------------------------------------------------------------------ input
 
@@ -450,6 +457,8 @@ class Framer(OutputQueue):
         if self._eos_sent:
             return EndOfStream(b"")
         self._eos_sent = True
+        if self._reader.held:
+            self._give_back()
         rx = self._rx
         if self._skipper is not None:  # the tail of a refused frame
             self.bytes_discarded += rx.held
@@ -459,6 +468,19 @@ class Framer(OutputQueue):
         rx.pos = rx.scan = len(rx.buf)
         self._frame_size = 0
         return EndOfStream(remainder)
+
+    def _give_back(self) -> None:
+        """The bytes a count reader kept aside go back in front of the buffer:
+        its frame will not be completed as such (a new terminator, the end of
+        the stream, a discard, a refusal or a malformed trailer)."""
+        reader = self._reader
+        assert isinstance(reader, CountReader)
+        rx = self._rx
+        reader.parts.append(rx.take(rx.pos, len(rx.buf)))
+        rx.buf = b"".join(reader.parts)
+        rx.pos = rx.scan = 0
+        reader.parts.clear()
+        reader.held = 0
 
     def _check_limit(self, size: int, skipper: Skipper) -> None:
         """A frame's size passed the limit while looking for frames: the error
@@ -570,6 +592,8 @@ class Framer(OutputQueue):
         progress starts afresh under the same terminator. A pending
         ``close_when_done`` stays, and is then due at once.
         """
+        if self._reader.held:
+            self._give_back()
         self.bytes_discarded += self.pending_input  # settles a batch
         rx = self._rx
         rx.pos = rx.scan = len(rx.buf)

@@ -89,6 +89,9 @@ class Reader:
     #: Framing bytes the frame in progress has consumed (a streamed header):
     #: counted as discarded when that frame is dropped.
     header_consumed = 0
+    #: Received bytes the reader keeps aside, out of the buffer (a whole-mode
+    #: count); ``Framer._give_back`` returns them when the frame will not end.
+    held = 0
 
     def frame(self, f: Framer) -> Frame | type[NEED_DATA] | None:
         """The next frame if it is complete, else None (or NEED_DATA when
@@ -213,6 +216,11 @@ class CountReader(Reader):
     A trailer that differs is a :class:`MalformedFrame`; in streaming mode
     payload bytes go out first, so that the error comes at the same place
     whatever the chunking.
+
+    In whole mode, a payload that spans chunks is kept as the chunks themselves
+    (``parts``; whole chunks are not copied) and joined once when it is
+    complete, instead of growing one buffer: one copy of a large body, as
+    asynchat's collected list gives.
     """
 
     def __init__(self, count: int, *, exact: bool = False) -> None:
@@ -222,6 +230,7 @@ class CountReader(Reader):
         self.after_stream = False
         #: A read_exactly value (bounded by max_value_size), not a plain count.
         self.exact = exact
+        self.parts: list[bytes] = []  # ``held`` bytes of the payload, kept aside
 
     def terminator(self) -> Terminator:
         return self.remaining
@@ -232,6 +241,8 @@ class CountReader(Reader):
         if not f._stream and remaining > (f._value_limit if self.exact else f._limit):
             # Announced by the peer, as a rule (a Content-Length): refused before
             # any of it is held, and skipped, like an announced header length.
+            if self.held:  # (a limit lowered meanwhile)
+                f._give_back()
             self._done(f)
             limit = f._value_limit if self.exact else f._limit
             skipper = ByteSkipper(remaining + len(trailer))
@@ -239,32 +250,36 @@ class CountReader(Reader):
         rx = f._rx
         buf = rx.buf
         pos = rx.pos
-        end = pos + remaining
-        if not trailer:
-            if end > len(buf):
-                return None
-        else:
-            after = end + len(trailer)
-            if after <= len(buf) and buf[end:after] == trailer:
-                self._done(f)
-                return f._frame(pos, end, after)
-            if end < len(buf) and not (f._stream and remaining):
-                # No payload byte is left to go out first: judge the trailer.
-                present = buf[end:after]
-                if not trailer.startswith(present):
-                    f._malformed(
-                        MalformedFrame(
-                            f"expected {trailer!r} after the counted bytes, got {bytes(present)!r}"
-                        )
-                    )
-            return None
-        f._reader = self.after
-        f._stream = self.after_stream
-        rx.pos = rx.scan = end
-        f._frame_size = 0
-        event = _new(Frame)
-        _set_data(event, buf[pos:end] if type(buf) is bytes else rx.take(pos, end))
-        return event
+        end = pos + remaining - self.held
+        after = end + len(trailer)
+        if after <= len(buf) and (not trailer or buf[end:after] == trailer):
+            f._reader = self.after
+            f._stream = self.after_stream
+            rx.pos = rx.scan = after
+            f._frame_size = 0
+            payload = buf[pos:end] if type(buf) is bytes else rx.take(pos, end)
+            if self.held:
+                self.parts.append(payload)
+                payload = b"".join(self.parts)
+                self.parts.clear()
+                self.held = 0
+            event = _new(Frame)
+            _set_data(event, payload)
+            return event
+        if trailer and end < len(buf) and not (f._stream and remaining):
+            # No payload byte is left to go out first: judge the trailer.
+            present = buf[end:after]
+            if not trailer.startswith(present):
+                if self.held:
+                    f._give_back()  # the bytes from the value on come as Data
+                f._malformed(
+                    MalformedFrame(f"expected {trailer!r} after the counted bytes, got {bytes(present)!r}")
+                )
+        elif end > len(buf) and len(buf) - pos >= f._keep_aside_from and not f._stream:
+            self.parts.append(rx.take(pos, len(buf)))
+            self.held += len(buf) - pos
+            rx.pos = rx.scan = len(buf)
+        return None
 
     def _done(self, f: Framer) -> None:
         """The frame is over (or refused): what comes after is in force."""
