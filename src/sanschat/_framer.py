@@ -376,7 +376,12 @@ class Framer(OutputQueue):
         if self._skipper is not None and not self._skip():
             return self._wait()
         reader = self._reader
-        return reader.frame(self) or reader.partial(self)
+        found = reader.frame(self)
+        if type(found) is bytes:
+            event = _new(Frame)
+            _set_data(event, found)
+            return event
+        return found or reader.partial(self)  # type: ignore[return-value]
 
     def payloads(self) -> Iterator[bytes]:
         """Yield the payloads of the whole frames that can be completed now.
@@ -392,10 +397,12 @@ class Framer(OutputQueue):
         a trickle): its error, if any, is raised by the call.
         """
         if self._batch is None and self._skipper is None and not self._reader.has_bulk:
-            frame = self._reader.frame(self)
-            if type(frame) is not Frame:
-                return _NO_PAYLOADS
-            return self._payloads(frame.data)
+            found = self._reader.frame(self)
+            if type(found) is bytes:
+                return self._payloads(found)
+            if type(found) is Frame:
+                return self._payloads(found.data)
+            return _NO_PAYLOADS
         return self._payloads(None)
 
     def _payloads(self, first: bytes | None) -> Iterator[bytes]:
@@ -415,10 +422,13 @@ class Framer(OutputQueue):
                 yield from reader.bulk(self)
                 if self._reader is not reader or self._batch is not None:
                     continue  # changed by the consumer meanwhile
-            frame = reader.frame(self)
-            if type(frame) is not Frame:
+            found = reader.frame(self)
+            if type(found) is bytes:
+                yield found
+            elif type(found) is Frame:
+                yield found.data
+            else:
                 return
-            yield frame.data
 
     def _skip(self) -> bool:
         """Go on dropping a refused frame; True once all of it is gone."""
@@ -430,14 +440,13 @@ class Framer(OutputQueue):
 
     # ------------------------------------------------- policy, for the readers
 
-    def _frame(self, start: int, end: int, after: int) -> Frame:
-        """The frame whose payload is ``[start, end)``; the next begins at ``after``."""
+    def _frame(self, start: int, end: int, after: int) -> bytes:
+        """The payload ``[start, end)`` of a frame; the next begins at ``after``."""
         rx = self._rx
-        event = _new(Frame)
-        _set_data(event, rx.take(start, end))
+        payload = rx.take(start, end)
         rx.pos = rx.scan = after
         self._frame_size = 0
-        return event
+        return payload
 
     def _release(self, count: int) -> Data:
         """The next ``count`` bytes of the frame in progress, as Data."""
@@ -510,7 +519,7 @@ class Framer(OutputQueue):
 
     # ----------------------------------------------------------- batch path
 
-    def _start_batch(self, delimiter: bytes, first_end: int) -> Frame | None:
+    def _start_batch(self, delimiter: bytes, first_end: int) -> bytes | None:
         """Split the frames complete within the window into a pending batch and
         return the first. None (nothing changed) when the first frame alone
         passes the window, when only one frame is complete, or when one of them
@@ -535,9 +544,7 @@ class Framer(OutputQueue):
         self._batch_scan = max(self._batch_end, stop - len(delimiter) + 1)
         self._batch_delimiter = delimiter
         self._frame_size = 0
-        event = _new(Frame)
-        _set_data(event, next(batch))
-        return event
+        return next(batch)
 
     def _finish_batch(self) -> None:
         """The consumer took every payload of the batch."""

@@ -41,9 +41,10 @@ __all__ = [
     "delimiter_reader",
 ]
 
-#: What ``Framer.next_event`` returns.
 #: What ``Framer.next_event`` returns: an event, or NEED_DATA.
 NextEvent = Union[Frame, Data, EndOfStream, type[NEED_DATA]]
+#: What ``Reader.frame`` finds: a payload, a Frame, or no frame (None, NEED_DATA).
+Found = Union[bytes, Frame, type[NEED_DATA], None]
 
 _new = object.__new__
 
@@ -77,8 +78,9 @@ class Reader:
     """Base of the readers: how frames of one kind end.
 
     Two steps, so that ``payloads()`` can ask for frames only: :meth:`frame`
-    returns the next frame if one is complete, with no other effect than
-    raising the error that is the next event; :meth:`partial`, asked only
+    returns the next frame if one is complete (its payload as bytes, or a
+    ``Frame`` event when it carries more, as an AnyDelimiter's does), with no
+    other effect than raising the error that is the next event; :meth:`partial`, asked only
     after ``frame`` said None, gives the event that is not a frame (Data,
     the end of the stream, NEED_DATA)."""
 
@@ -93,9 +95,9 @@ class Reader:
     #: count); ``Framer._give_back`` returns them when the frame will not end.
     held = 0
 
-    def frame(self, f: Framer) -> Frame | type[NEED_DATA] | None:
-        """The next frame if it is complete, else None (or NEED_DATA when
-        :meth:`partial` would only say that)."""
+    def frame(self, f: Framer) -> Found:
+        """The next frame's payload (or Frame) if it is complete, else None (or
+        NEED_DATA when :meth:`partial` would only say that)."""
         return None
 
     def partial(self, f: Framer) -> NextEvent:
@@ -125,7 +127,7 @@ class DelimiterReader(Reader):
     def terminator(self) -> Terminator:
         return self.delimiter
 
-    def frame(self, f: Framer) -> Frame | type[NEED_DATA] | None:
+    def frame(self, f: Framer) -> Found:
         rx = f._rx
         buf = rx.buf
         delimiter = self.delimiter
@@ -145,9 +147,7 @@ class DelimiterReader(Reader):
                 f._window += (end + len(delimiter) - pos) >> f._misses
             rx.pos = rx.scan = end + len(delimiter)
             f._frame_size = 0
-            event = _new(Frame)
-            _set_data(event, buf[pos:end] if type(buf) is bytes else rx.take(pos, end))
-            return event
+            return buf[pos:end] if type(buf) is bytes else rx.take(pos, end)
         # No delimiter yet: no later search needs to look before ``scan``.
         scan = len(buf) - len(delimiter) + 1
         if scan > pos:
@@ -235,7 +235,7 @@ class CountReader(Reader):
     def terminator(self) -> Terminator:
         return self.remaining
 
-    def frame(self, f: Framer) -> Frame | None:
+    def frame(self, f: Framer) -> bytes | None:
         remaining = self.remaining
         trailer = self.trailer
         if not f._stream and remaining > (f._value_limit if self.exact else f._limit):
@@ -263,9 +263,7 @@ class CountReader(Reader):
                 payload = b"".join(self.parts)
                 self.parts.clear()
                 self.held = 0
-            event = _new(Frame)
-            _set_data(event, payload)
-            return event
+            return payload
         if trailer and end < len(buf) and not (f._stream and remaining):
             # No payload byte is left to go out first: judge the trailer.
             present = buf[end:after]
@@ -351,7 +349,7 @@ class AnyDelimiterReader(Reader):
             return match.start(), match.end()
         return -1, size
 
-    def frame(self, f: Framer) -> Frame | None:
+    def frame(self, f: Framer) -> Found:
         start, end = self._find(f)
         rx = f._rx
         pos = rx.pos
@@ -361,7 +359,8 @@ class AnyDelimiterReader(Reader):
             return None
         if start < 0:
             return None
-        frame = f._frame(pos, start, end)
+        frame = _new(Frame)
+        _set_data(frame, f._frame(pos, start, end))
         _set_terminator(frame, bytes(rx.buf[start:end]))
         return frame
 
@@ -431,7 +430,7 @@ class HeaderReader(Reader):
     def terminator(self) -> Terminator:
         return self.kind
 
-    def frame(self, f: Framer) -> Frame | None:
+    def frame(self, f: Framer) -> bytes | None:
         kind = self.kind
         trailer = kind.trailer
         rx = f._rx
