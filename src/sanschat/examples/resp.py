@@ -21,27 +21,23 @@ class RespServer(Handler):
 
     def __init__(self, store: Store | None = None) -> None:
         self.store: Store = {} if store is None else store
+        self.count = 0  # bulk strings in the command being read
         self.args: list[bytes] = []
-        self.left = 0  # bulk strings still to come in this command
         self.in_value = False
 
     def frame_received(self, data: bytes) -> None:
-        if self.in_value:
+        if self.in_value:  # a bulk string, read by read_exactly
             self.in_value = False
             self.args.append(data)
-            self.left -= 1
-            if not self.left:
+            if len(self.args) == self.count:
                 self.execute(self.args)
-        elif self.left:  # a "$len" line
-            if data[:1] != b"$" or not data[1:].isdigit():
+        elif len(self.args) < self.count:  # a "$len" line
+            if not (data[:1] == b"$" and data[1:].isdigit()):
                 return self.fail(b"expected '$', got %r" % data[:16])
             self.in_value = True
             self.framer.read_exactly(int(data[1:]), b"\r\n")
-        elif data[:1] == b"*":
-            self.args = []
-            self.left = int(data[1:]) if data[1:].isdigit() else -1
-            if self.left <= 0:
-                self.fail(b"invalid multibulk length")
+        elif data[:1] == b"*" and data[1:].isdigit() and int(data[1:]):
+            self.count, self.args = int(data[1:]), []
         elif data.strip():  # an inline command, as typed in telnet
             self.execute(data.split())
 
