@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import islice
 from operator import index, length_hint
-from typing import NoReturn
+from typing import NoReturn, SupportsIndex
 
 from ._buffer import ReceiveBuffer
 from ._errors import ClosedError, FrameTooLarge, MalformedFrame
@@ -212,7 +212,13 @@ class Framer(OutputQueue):
         reader.after_stream = stream
         self._reader = reader
 
-    def read_exactly(self, count: int, trailer: bytes = b"", *, stream: bool | None = None) -> None:
+    def read_exactly(
+        self,
+        count: SupportsIndex,
+        trailer: bytes | bytearray | memoryview = b"",
+        *,
+        stream: bool | None = None,
+    ) -> None:
         """The next frame is exactly ``count`` bytes, followed by ``trailer``;
         after it, the terminator in force now applies again, in its mode.
 
@@ -227,8 +233,8 @@ class Framer(OutputQueue):
         Like ``set_terminator``, it applies to bytes already received, and a
         later ``set_terminator`` replaces it.
         """
-        if type(count) is not int or not 0 <= count <= MAX_COUNT:
-            count = _checked_count(count)
+        # (Annotations wide enough that a compiled build leaves these checks to us.)
+        size = count if type(count) is int and 0 <= count <= MAX_COUNT else _checked_count(count)
         if type(trailer) is not bytes:
             if not isinstance(trailer, (bytearray, memoryview)):
                 raise TypeError(f"trailer must be bytes, not {type(trailer).__name__}")
@@ -243,15 +249,15 @@ class Framer(OutputQueue):
             # next piece IS the value when it has exactly ``count`` bytes: the
             # first trailer in the stream is then right after them. Promise it
             # and leave the batch running (settling it keeps the promise).
-            if trailer == self._batch_delimiter and not stream and count <= self._value_limit:
+            if trailer == self._batch_delimiter and not stream and size <= self._value_limit:
                 pieces = self._batch_list
                 index = len(pieces) - length_hint(batch)
-                if index < len(pieces) and len(pieces[index]) == count:
+                if index < len(pieces) and len(pieces[index]) == size:
                     self._promise = index
-                    self._promise_count = count
+                    self._promise_count = size
                     return
             self._settle_batch()
-        self._expect(count, trailer, stream)
+        self._expect(size, trailer, stream)
 
     def _expect(self, count: int, trailer: bytes, stream: bool) -> None:
         """Put read_exactly's reader in force (its arguments checked)."""
