@@ -8,12 +8,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from sanschat._cli import demo, main, parse_escapes, split
+from sanschat import Netstring
+from sanschat._cli import demo, main, split
 
 from .helpers import read_all, serving
 
@@ -61,22 +63,13 @@ def test_chat_serves_until_stopped(backend: str) -> None:
 
 
 def split_text(data: bytes, *args: str) -> tuple[str, str]:
-    """Run ``split`` in-process over ``data`` given as a file; return (stdout, stderr)."""
+    """Run ``sanschat split FILE ARGS`` in-process over ``data`` in a file;
+    return (stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
-    source = io.BytesIO(data)
-    terminator: object = parse_escapes(r"\r\n")
-    fmt = "text"
-    arguments = list(args)
-    while arguments:
-        flag = arguments.pop(0)
-        value = arguments.pop(0)
-        if flag == "-t":
-            terminator = parse_escapes(value)
-        elif flag == "-c":
-            terminator = int(value)
-        elif flag == "-f":
-            fmt = value
-    assert split(source, out, err, terminator, fmt) == 0  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "input"
+        path.write_bytes(data)
+        assert main(["split", str(path), *args], out, err) == 0, err.getvalue()
     return out.getvalue(), err.getvalue()
 
 
@@ -174,3 +167,38 @@ def test_bad_arguments_through_the_real_command_have_no_traceback() -> None:
     done = run_cli("split", "-c", "-5")
     assert done.returncode == 2
     assert done.stderr.decode().strip() == "sanschat: error: --count must be at least 1, not -5"
+
+
+@pytest.mark.parametrize(
+    ("args", "data", "lines"),
+    [
+        (["--any", r"\r\n", "--any", r"\n"], b"one\r\ntwo\nthree\r\n", ["one", "two", "three"]),
+        (["--length-prefix", "2"], b"\x00\x03abc\x00\x00\x00\x01z", ["abc", "", "z"]),
+        (["--length-prefix", "2", "--byteorder", "little"], b"\x03\x00abc\x01\x00z", ["abc", "z"]),
+        (["--varint"], b"\x03abc\x01z", ["abc", "z"]),
+        (["--netstring"], b"3:abc,0:,1:z,", ["abc", "", "z"]),
+    ],
+)
+def test_split_frames_every_kind(args: list[str], data: bytes, lines: list[str]) -> None:
+    out, err = split_text(data, *args)
+    assert out.splitlines() == lines
+    assert err.startswith(f"{len(lines)} frames")
+
+
+def test_split_reports_a_malformed_frame_and_exits_1() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert split(io.BytesIO(b"3:abc,2:xy!rest"), out, err, Netstring()) == 1
+    assert out.getvalue().splitlines() == ["abc", "xy!rest (unterminated)"]
+    assert "malformed frame after 1 frames: expected b',' after the payload, got b'!'" in err.getvalue()
+
+
+def test_split_says_when_the_input_ends_inside_a_header_announced_frame() -> None:
+    _out, err = split_text(b"\x00\x03abc\x00\x09", "--length-prefix", "2")
+    assert err.endswith("unterminated tail 0 bytes, 2 header bytes of an unfinished frame\n")
+
+
+def test_split_text_escapes_each_byte_on_its_own() -> None:
+    special = {9: "\\t", 10: "\\n", 13: "\\r", 92: "\\\\"}
+    text = "".join(special.get(b, chr(b) if 32 <= b < 127 else f"\\x{b:02x}") for b in range(256))
+    out, _ = split_text(bytes(range(256)) + b"ZZ", "-t", "ZZ")
+    assert out == text + "\n"

@@ -3,8 +3,9 @@
 * ``demo``: a line chat server on a free loopback port, three scripted
   clients, the conversation printed; exits 0 within seconds.
 * ``chat``: the same chat server, until Ctrl-C, on any backend.
-* ``split``: frame a file or stdin with a terminator and print the frames;
-  streams, so input of any size runs in constant memory.
+* ``split``: frame a file, stdin or each TCP stream of a packet capture with
+  any terminator kind and print the frames; streams, so input of any size
+  runs in constant memory.
 
 Bad arguments print one line and exit with status 2, never a traceback.
 """
@@ -12,6 +13,7 @@ Bad arguments print one line and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import binascii
 import json
 import os
 import socket
@@ -21,8 +23,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import BinaryIO, NoReturn, TextIO
 
+from ._errors import MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame
 from ._framer import Framer
+from ._kinds import AnyDelimiter, LengthPrefix, Netstring, Varint
 from ._terminators import MAX_COUNT, Terminator
 
 READ_SIZE = 1 << 20
@@ -68,26 +72,39 @@ def parse_escapes(text: str) -> bytes:
     return bytes(out)
 
 
-# Printable ASCII stays; backslash and everything else is escaped, byte by byte,
-# so that a frame written in pieces reads the same as one written whole.
-_TEXT_TABLE = {b: f"\\x{b:02x}" for b in range(256) if not 32 <= b < 127}
-_TEXT_TABLE.update({ord("\\"): "\\\\", ord("\r"): "\\r", ord("\n"): "\\n", ord("\t"): "\\t"})
+def _as_text(piece: bytes) -> bytes:
+    """Printable ASCII as it is; backslash, \\r, \\n, \\t and every other byte
+    escaped, byte by byte, so that a frame written in pieces reads the same as
+    one written whole (Python's unicode_escape does exactly that, in C)."""
+    return piece.decode("latin-1").encode("unicode_escape")
 
 
-def _as_text(piece: bytes) -> str:
-    return piece.decode("latin-1").translate(_TEXT_TABLE)
+def _as_json_string_body(piece: bytes) -> bytes:
+    return json.dumps(piece.decode("latin-1"))[1:-1].encode("ascii")
 
 
-def _as_json_string_body(piece: bytes) -> str:
-    return json.dumps(piece.decode("latin-1"))[1:-1]
+_FORMATS: dict[str, Callable[[bytes], bytes]] = {
+    "text": _as_text,
+    "hex": binascii.hexlify,
+    "json": _as_json_string_body,
+}
 
 
 class _FramePrinter:
-    """Writes each frame on one line as its pieces arrive (constant memory)."""
+    """Writes each frame on one line as its pieces arrive (constant memory).
+
+    Every format is ASCII, so it goes as bytes to the binary buffer under
+    ``out`` when there is one (no text layer to encode it again)."""
 
     def __init__(self, out: TextIO, fmt: str) -> None:
-        self.out = out
-        self.fmt = fmt
+        buffer = getattr(out, "buffer", None)
+        if buffer is not None:
+            out.flush()
+            self.write: Callable[[bytes], object] = buffer.write
+        else:
+            self.write = lambda data: out.write(data.decode("ascii"))
+        self.json = fmt == "json"
+        self.render = _FORMATS[fmt]
         self.size = 0  # of the frame in progress
         self.frames = 0
         self.total = 0
@@ -96,21 +113,19 @@ class _FramePrinter:
 
     def piece(self, data: bytes) -> None:
         if not self.open:
-            self.out.write('{"data": "' if self.fmt == "json" else "")
+            if self.json:
+                self.write(b'{"data": "')
             self.open = True
-        if self.fmt == "text":
-            self.out.write(_as_text(data))
-        elif self.fmt == "hex":
-            self.out.write(data.hex())
-        else:
-            self.out.write(_as_json_string_body(data))
+        self.write(self.render(data))
         self.size += len(data)
 
     def end(self, terminated: bool) -> None:
-        if self.fmt == "json":
-            self.out.write(f'", "size": {self.size}, "terminated": {json.dumps(terminated)}}}\n')
+        if self.json:
+            self.write(
+                b'", "size": %d, "terminated": %s}\n' % (self.size, b"true" if terminated else b"false")
+            )
         else:
-            self.out.write("\n" if terminated else " (unterminated)\n")
+            self.write(b"\n" if terminated else b" (unterminated)\n")
         if terminated:
             self.frames += 1
             self.total += self.size
@@ -149,16 +164,26 @@ def split(
     progress_total: int | None = None,
 ) -> int:
     """Frame ``source`` with ``terminator`` and print one line per frame, then a
-    summary on ``err``. A count terminator repeats after each frame."""
+    summary on ``err``. A count terminator repeats after each frame. Returns 1
+    if a frame was malformed (reported on ``err``; the rest is the tail), else 0."""
     framer = Framer(terminator, stream=True, max_frame_size=None)
     printer = _FramePrinter(out, fmt)
     progress = _Progress(err, progress_total) if progress_total else None
     done = 0
+    status = 0
     while True:
         chunk = source.read(READ_SIZE)
         framer.receive_data(chunk)
         done += len(chunk)
-        while (event := framer.next_event()) is not NEED_DATA:
+        while True:
+            try:
+                event = framer.next_event()
+            except MalformedFrame as error:
+                err.write(f"malformed frame after {printer.frames} frames: {error}; the rest is the tail\n")
+                status = 1
+                continue
+            if event is NEED_DATA:
+                break
             kind = type(event)
             if kind is Data:
                 printer.piece(event.data)  # type: ignore[union-attr]
@@ -175,11 +200,13 @@ def split(
                     printer.end(terminated=False)
                 if progress:
                     progress.update(done, final=True)
+                dropped = framer.bytes_discarded
                 err.write(
                     f"{printer.frames} frames, {printer.total} payload bytes, "
-                    f"largest frame {printer.largest} bytes, unterminated tail {tail} bytes\n"
+                    f"largest frame {printer.largest} bytes, unterminated tail {tail} bytes"
+                    + (f", {dropped} header bytes of an unfinished frame\n" if dropped else "\n")
                 )
-                return 0
+                return status
         if progress:
             progress.update(done)
 
@@ -187,6 +214,17 @@ def split(
 def _terminator_from(args: argparse.Namespace) -> Terminator:
     if args.none:
         return None
+    if args.any is not None:
+        delimiters = [parse_escapes(text) for text in args.any]
+        if not all(delimiters):
+            raise UsageError("--any delimiters must not be empty")
+        return AnyDelimiter(*delimiters)
+    if args.length_prefix is not None:
+        return LengthPrefix(args.length_prefix, args.byteorder)
+    if args.varint:
+        return Varint()
+    if args.netstring:
+        return Netstring()
     if args.count is not None:
         if args.count < 1:
             raise UsageError(f"--count must be at least 1, not {args.count}")
@@ -201,6 +239,10 @@ def _terminator_from(args: argparse.Namespace) -> Terminator:
 
 def _run_split(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     terminator = _terminator_from(args)
+    if args.pcap is not None:
+        return _split_capture(args.pcap, args.port, out, err, terminator, args.format)
+    if args.port is not None:
+        raise UsageError("--port goes with --pcap")
     if args.file == "-":
         return split(sys.stdin.buffer, out, err, terminator, args.format)
     try:
@@ -211,6 +253,38 @@ def _run_split(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         size = os.fstat(source.fileno()).st_size
         show = args.progress or (args.progress is None and err.isatty() and size >= PROGRESS_MIN_SIZE)
         return split(source, out, err, terminator, args.format, size if show else None)
+
+
+def _split_capture(
+    path: str, port: int | None, out: TextIO, err: TextIO, terminator: Terminator, fmt: str
+) -> int:
+    """Frame each direction of each TCP conversation in a capture, labelled."""
+    import io
+
+    from ._pcap import read_conversations
+
+    try:
+        conversations = read_conversations(path, port)
+    except ImportError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise UsageError(f"{path}: {error}") from None
+    status = 0
+    for number, talk in enumerate(conversations, 1):
+        client, server = (f"{host}:{port}" for host, port in (talk.client, talk.server))
+        for label, data, gap in (
+            (f"{client} -> {server}", talk.client_bytes, talk.client_gap),
+            (f"{server} -> {client}", talk.server_bytes, talk.server_gap),
+        ):
+            missing = ", then a segment the capture missed" if gap else ""
+            out.write(f"# connection {number}, {label}: {len(data)} bytes{missing}\n")
+            err.write(f"connection {number}, {label}: ")
+            status |= split(io.BytesIO(data), out, err, terminator, fmt)
+    if not conversations:
+        err.write(f"no TCP conversation in {path}{f' on port {port}' if port is not None else ''}\n")
+    return status
 
 
 # ------------------------------------------------------------- demo / chat
@@ -335,7 +409,27 @@ def _parser() -> argparse.ArgumentParser:
         "-t", "--terminator", default=r"\r\n", help=r"delimiter, escapes allowed (default: \r\n)"
     )
     kind.add_argument("-c", "--count", type=int, help="frames of this many bytes each")
+    kind.add_argument(
+        "--any",
+        action="append",
+        metavar="DELIM",
+        help="ended by whichever of these delimiters comes first (give --any once per delimiter)",
+    )
+    kind.add_argument(
+        "--length-prefix",
+        type=int,
+        choices=(1, 2, 4, 8),
+        metavar="N",
+        help="an N-byte length before each payload",
+    )
+    kind.add_argument("--varint", action="store_true", help="a protobuf varint length before each payload")
+    kind.add_argument("--netstring", action="store_true", help="netstrings: 5:hello,")
     kind.add_argument("--none", action="store_true", help="no terminator: everything is the tail")
+    cut.add_argument("--byteorder", choices=("big", "little"), default="big", help="of --length-prefix")
+    cut.add_argument(
+        "--pcap", metavar="FILE", help="frame each TCP stream of this capture (pip install sanschat[pcap])"
+    )
+    cut.add_argument("--port", type=int, help="with --pcap: only conversations on this port")
     cut.add_argument("-f", "--format", choices=("text", "hex", "json"), default="text")
     cut.add_argument(
         "--progress",

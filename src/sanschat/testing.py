@@ -20,6 +20,13 @@ that your protocol sees, and answers, the same thing every time::
 * :func:`replay` feeds a bare :class:`~sanschat.Framer` and records its events.
 * :func:`run_handler` drives a :class:`~sanschat.Handler` like a binding does,
   and :func:`assert_split_invariant` compares it across splits.
+* :func:`captured` reads the TCP conversations of a packet capture (pcap or
+  pcapng; needs dpkt, the ``pcap`` extra), so that traffic recorded from a real
+  client becomes a regression test::
+
+      for talk in captured("redis.pcap", port=6379):
+          transcript = run_handler(RespServer, talk.client_chunks)
+          assert transcript.output == talk.server_bytes
 
 Recordings are normalised so that they do not depend on the split: the
 ``Data`` pieces of a streamed frame are joined to the ``Frame`` (or
@@ -40,6 +47,7 @@ from ._errors import FrameTooLarge, MalformedFrame, PeerError
 from ._events import NEED_DATA, Data, EndOfStream, Frame
 from ._framer import Framer
 from ._handler import Handler
+from ._pcap import Conversation, read_conversations
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -54,6 +62,8 @@ __all__ = [
     "run_handler",
     "assert_split_invariant",
     "fuzz_split",
+    "captured",
+    "Conversation",
     "check_binding",
     "SCENARIOS",
     "Peer",
@@ -407,3 +417,17 @@ def _difference(data: bytes, points: list[int], got: Transcript, expected: Trans
             f"({len(got.output)} and {len(expected.output)} bytes in all)"
         )
     return f"{head}:\n  {got}\nagainst\n  {expected}"
+
+
+def captured(path: str, port: int | None = None) -> list[Conversation]:
+    """The TCP conversations in the packet capture at ``path`` (pcap or pcapng),
+    only those on ``port`` if given, in order of their first packet.
+
+    Each :class:`Conversation` has the client's and the server's bytes, one
+    chunk per TCP segment in stream order (retransmissions and reordering
+    undone), so ``run_handler(factory, talk.client_chunks)`` replays what a
+    server read, split as it was. A stream the capture has a hole in stops
+    before it (``client_gap`` / ``server_gap``). Needs dpkt
+    (``pip install 'sanschat[pcap]'``).
+    """
+    return read_conversations(path, port)
