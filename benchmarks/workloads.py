@@ -393,6 +393,23 @@ def sanschat_http(use_payloads: bool) -> Case:
     return run
 
 
+def sanschat_http_read_exactly(chunks: Chunks) -> Result:
+    """The same with read_exactly: the body, then headers again by themselves."""
+    f = Framer(b"\r\n\r\n", max_frame_size=None, max_value_size=None)
+    out: Result = []
+    in_body = False
+    for chunk in chunks:
+        f.receive_data(chunk)
+        for data in f.payloads():
+            out.append(data)
+            if in_body:
+                in_body = False
+            else:
+                in_body = True
+                f.read_exactly(_content_length(data))
+    return out
+
+
 def asyncio_http(chunks: Chunks) -> Result:
     async def parse(reader: asyncio.StreamReader) -> Result:
         out: Result = []
@@ -831,6 +848,7 @@ def build(quick: bool) -> list[Workload]:
     w5.cases = [
         ("sanschat next_event()", sanschat_http(False)),
         ("sanschat payloads()", sanschat_http(True)),
+        ("sanschat payloads() + read_exactly", sanschat_http_read_exactly),
         ("asyncio readuntil/readexactly", asyncio_http),
         ("anyio receive_until/receive_exactly", optional(anyio_http)),
         ("asynchat", optional(lambda: asynchat_http)),
