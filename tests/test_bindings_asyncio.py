@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sanschat import Data, EndOfStream, Frame, Handler
-from sanschat.asyncio import FramedStream, connect, open_connection, serve, start_server
+from sanschat.asyncio import FramedConnection, connect, open_connection, serve, start_server
 
 from .helpers import eventually, settled
 
@@ -193,7 +193,7 @@ def test_a_handler_error_closes_only_its_connection(run: Any, caplog: pytest.Log
 
 
 def test_stream_server_with_terminator_changes_and_counts(run: Any) -> None:
-    async def handle(stream: FramedStream) -> None:
+    async def handle(stream: FramedConnection) -> None:
         async for event in stream:
             if type(event) is Frame and event.data.startswith(b"LEN "):
                 stream.set_terminator(int(event.data[4:]))
@@ -220,9 +220,9 @@ def test_unconsumed_input_pauses_reading(run: Any) -> None:
     async def main() -> None:
         entered = asyncio.Event()
         release = asyncio.Event()
-        seen: list[FramedStream] = []
+        seen: list[FramedConnection] = []
 
-        async def lazy(stream: FramedStream) -> None:
+        async def lazy(stream: FramedConnection) -> None:
             seen.append(stream)
             entered.set()
             await release.wait()  # consume nothing for a while

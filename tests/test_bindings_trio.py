@@ -17,7 +17,7 @@ import trio.testing
 import trustme
 
 from sanschat import EndOfStream, Frame, Framer, Handler
-from sanschat.trio import FramedStream, serve, serve_stream
+from sanschat.trio import FramedConnection, serve, serve_stream
 
 from .helpers import eventually, settled
 
@@ -43,8 +43,8 @@ async def start(nursery: trio.Nursery, factory: Callable[[], Handler] = Echo) ->
     return port
 
 
-async def connect(port: int, terminator: bytes = b"\r\n") -> FramedStream:
-    return FramedStream(await trio.open_tcp_stream("127.0.0.1", port), Framer(terminator))
+async def connect(port: int, terminator: bytes = b"\r\n") -> FramedConnection:
+    return FramedConnection(await trio.open_tcp_stream("127.0.0.1", port), Framer(terminator))
 
 
 async def chat(port: int, lines: list[bytes]) -> list[object]:
@@ -59,7 +59,7 @@ async def chat(port: int, lines: list[bytes]) -> list[object]:
 def test_frames_terminator_changes_and_counts_over_a_memory_stream() -> None:
     async def main() -> None:
         left, right = trio.testing.memory_stream_pair()
-        framed = FramedStream(right, Framer(b"\r\n"))
+        framed = FramedConnection(right, Framer(b"\r\n"))
         for byte in b"LEN 5\r\nhelloLEN 0\r\ntail":
             await left.send_all(bytes([byte]))
         await left.send_eof()
@@ -85,7 +85,7 @@ def test_frames_terminator_changes_and_counts_over_a_memory_stream() -> None:
 def test_a_cancelled_receive_loses_no_byte() -> None:
     async def main() -> None:
         left, right = trio.testing.memory_stream_pair()
-        framed = FramedStream(right, Framer(b"\r\n"))
+        framed = FramedConnection(right, Framer(b"\r\n"))
         await left.send_all(b"first\r\nhal")
         assert await framed.receive() == Frame(b"first")
         with trio.move_on_after(0.05) as scope:
@@ -101,7 +101,7 @@ def test_a_cancelled_receive_loses_no_byte() -> None:
 def test_two_tasks_cannot_receive_at_once() -> None:
     async def main() -> None:
         _left, right = trio.testing.memory_stream_pair()
-        framed = FramedStream(right, Framer(b"\r\n"))
+        framed = FramedConnection(right, Framer(b"\r\n"))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(framed.receive)
             await trio.testing.wait_all_tasks_blocked()
@@ -115,7 +115,7 @@ def test_two_tasks_cannot_receive_at_once() -> None:
 def test_a_send_cancelled_mid_chunk_on_a_generic_stream_is_reported_not_hidden() -> None:
     async def main() -> None:
         left, right = trio.testing.lockstep_stream_pair()  # send_all waits for the reader
-        framed = FramedStream(left, Framer(b"\r\n"))
+        framed = FramedConnection(left, Framer(b"\r\n"))
         with trio.move_on_after(0.05) as scope:
             await framed.send(b"x" * 1000)
         assert scope.cancelled_caught
@@ -319,7 +319,7 @@ def test_a_reset_seen_by_a_framed_stream_is_its_end() -> None:
         port = listener.socket.getsockname()[1]
         async with listener:
             rude = socket.create_connection(("127.0.0.1", port))
-            framed = FramedStream(await listener.accept(), Framer(b"\r\n"))
+            framed = FramedConnection(await listener.accept(), Framer(b"\r\n"))
             rude.sendall(b"one\r\ntw")  # one segment: "tw" is read with "one"
             assert await framed.receive() == Frame(b"one")
             rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -392,7 +392,7 @@ def test_framing_over_tls() -> None:
             port = listeners[0].socket.getsockname()[1]
             tcp = await trio.open_tcp_stream("127.0.0.1", port)
             tls = trio.SSLStream(tcp, client_context, server_hostname="localhost")
-            framed = FramedStream(tls, Framer(b"\r\n", max_frame_size=None))
+            framed = FramedConnection(tls, Framer(b"\r\n", max_frame_size=None))
             await framed.send(b"secret\r\n" + b"big " * 50_000 + b"\r\nQUIT\r\n")
             events = []
             async for event in framed:

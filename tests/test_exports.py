@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+
+import pytest
 
 import sanschat
 
@@ -90,3 +93,12 @@ def test_py_typed_ships_with_the_package() -> None:
     from importlib.resources import files
 
     assert files("sanschat").joinpath("py.typed").is_file()
+
+
+@pytest.mark.parametrize("binding", ["asyncio", "trio"])
+def test_the_old_name_of_framed_connection_still_works_with_a_warning(binding: str) -> None:
+    module = importlib.import_module(f"sanschat.{binding}")
+    with pytest.warns(DeprecationWarning, match="FramedStream is now FramedConnection"):
+        assert module.FramedStream is module.FramedConnection
+    with pytest.raises(AttributeError):
+        module.NoSuchThing  # noqa: B018

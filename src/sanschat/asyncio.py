@@ -6,7 +6,7 @@ Two front ends, both ``asyncio.BufferedProtocol``s:
   connection on a :class:`~sanschat.Driver` (:class:`HandlerProtocol`), under
   the same rules as the select and trio bindings; :func:`shutdown` stops a
   server gracefully;
-- :func:`open_connection` / :func:`start_server` give a :class:`FramedStream`:
+- :func:`open_connection` / :func:`start_server` give a :class:`FramedConnection`:
   ``async for event in stream``, ``stream.push(...)``, ``await stream.drain()``.
 
 Output goes through the connection's Framer and is written only while the
@@ -37,7 +37,7 @@ __all__ = [
     "FramerProtocol",
     "HandlerProtocol",
     "shutdown",
-    "FramedStream",
+    "FramedConnection",
     "serve",
     "connect",
     "open_connection",
@@ -327,7 +327,7 @@ def _shared_read_buffer() -> memoryview:
     return view
 
 
-class FramedStream(FramerProtocol):
+class FramedConnection(FramerProtocol):
     """Pull-style use of a connection: ``async for event in stream``.
 
     Events are ``Frame``, ``Data`` and a last ``EndOfStream``. Reading pauses
@@ -403,7 +403,7 @@ class FramedStream(FramerProtocol):
             self._flush()
         await self.wait_closed()
 
-    async def __aenter__(self) -> FramedStream:
+    async def __aenter__(self) -> FramedConnection:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -481,16 +481,18 @@ async def open_connection(
     stream: bool = False,
     max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
     **kwargs: Any,
-) -> FramedStream:
-    """Connect and return a :class:`FramedStream` framing with ``terminator``."""
+) -> FramedConnection:
+    """Connect and return a :class:`FramedConnection` framing with ``terminator``."""
     loop = asyncio.get_running_loop()
     make = _framer_factory(terminator, stream, max_frame_size)
-    _transport, protocol = await loop.create_connection(lambda: FramedStream(make()), host, port, **kwargs)
+    _transport, protocol = await loop.create_connection(
+        lambda: FramedConnection(make()), host, port, **kwargs
+    )
     return protocol
 
 
 async def start_server(
-    client_connected: Callable[[FramedStream], Awaitable[None]],
+    client_connected: Callable[[FramedConnection], Awaitable[None]],
     host: str = "127.0.0.1",
     port: int = 0,
     terminator: Terminator = b"\r\n",
@@ -505,13 +507,13 @@ async def start_server(
     make = _framer_factory(terminator, stream, max_frame_size)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def run(framed: FramedStream) -> None:
+    async def run(framed: FramedConnection) -> None:
         try:
             await client_connected(framed)
         finally:
             await framed.aclose()
 
-    class ServerStream(FramedStream):
+    class ServerStream(FramedConnection):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
             task = loop.create_task(run(self))
@@ -519,3 +521,12 @@ async def start_server(
             task.add_done_callback(tasks.discard)
 
     return await loop.create_server(lambda: ServerStream(make()), host, port, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FramedStream":  # its name until 0.1: "stream" now means only the delivery mode
+        import warnings
+
+        warnings.warn("FramedStream is now FramedConnection", DeprecationWarning, stacklevel=2)
+        return FramedConnection
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

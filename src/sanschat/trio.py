@@ -1,6 +1,6 @@
 """Run sanschat on trio: a framed wrapper over any ``trio.abc.Stream``.
 
-- :class:`FramedStream` wraps a stream (TCP, TLS via ``trio.SSLStream``, the
+- :class:`FramedConnection` wraps a stream (TCP, TLS via ``trio.SSLStream``, the
   in-memory pairs of ``trio.testing``): ``async for event in framed`` to
   receive, ``await framed.send(...)`` / ``push`` + ``await framed.flush()`` to
   send, ``aclose()``. One task may send while another receives.
@@ -10,7 +10,7 @@
 
 Cancellation (trio's contract, kept):
 
-- receiving: a cancelled :meth:`FramedStream.receive` loses nothing. Received
+- receiving: a cancelled :meth:`FramedConnection.receive` loses nothing. Received
   bytes go into the Framer before the next checkpoint, so what was not yet
   delivered comes with the next ``receive``.
 - sending: output leaves the Framer's queue only once the stream has taken it
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 try:
     import trio
@@ -39,12 +40,12 @@ from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
 from ._terminators import Terminator
 
-__all__ = ["FramedStream", "serve_stream", "serve", "connect", "Server"]
+__all__ = ["FramedConnection", "serve_stream", "serve", "connect", "Server"]
 
 log = logging.getLogger("sanschat.trio")
 
 
-class FramedStream(trio.abc.AsyncResource):
+class FramedConnection(trio.abc.AsyncResource):
     """A trio stream framed by ``framer`` (which carries both directions).
 
     Input is read only when the Framer needs data, so unconsumed input costs
@@ -101,7 +102,7 @@ class FramedStream(trio.abc.AsyncResource):
             data = b""
         self.framer.receive_data(data)  # no checkpoint since the read: nothing lost
 
-    def __aiter__(self) -> FramedStream:
+    def __aiter__(self) -> FramedConnection:
         return self
 
     async def __anext__(self) -> InputEvent:
@@ -390,3 +391,12 @@ async def serve(
         finally:
             for listener in server.listeners:
                 await trio.aclose_forcefully(listener)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FramedStream":  # its name until 0.1: "stream" now means only the delivery mode
+        import warnings
+
+        warnings.warn("FramedStream is now FramedConnection", DeprecationWarning, stacklevel=2)
+        return FramedConnection
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
