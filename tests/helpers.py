@@ -35,7 +35,7 @@ __all__ = [
 
 # One step of a terminator program: (terminator, stream) set after a frame.
 Step = tuple[object, bool]
-Unit = tuple  # ("frame", payload) | ("end", remainder) | ("error",)
+Unit = tuple[object, ...]  # ("frame", payload) | ("end", remainder) | ("error",)
 
 
 @contextmanager
@@ -106,7 +106,7 @@ def drain(framer: Framer) -> list[object]:
             return out
 
 
-def normalised(events: list[object]) -> list[object]:
+def normalised(events: Sequence[object]) -> list[object]:
     """Errors by kind and limit (a size says how much had arrived); Data joined."""
     out: list[object] = []
     for event in events:
@@ -164,6 +164,7 @@ def run(
                 continue
             if event is NEED_DATA:
                 break
+            assert isinstance(event, (Frame, Data, EndOfStream))
             if tally is not None and type(event) is not Frame:
                 tally.append(len(event.data))
             if type(event) is Data:

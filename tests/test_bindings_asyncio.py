@@ -65,7 +65,7 @@ async def echo_server(factory: Callable[[], Handler] = Echo) -> tuple[asyncio.Se
 async def chat(port: int, lines: list[bytes]) -> list[object]:
     stream = await open_connection("127.0.0.1", port)
     stream.push(b"".join(line + b"\r\n" for line in lines) + b"QUIT\r\n")
-    events = [event async for event in stream]
+    events: list[object] = [event async for event in stream]
     await stream.aclose()
     return events
 

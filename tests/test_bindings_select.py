@@ -257,12 +257,22 @@ def test_timers_run_in_order_and_can_be_cancelled() -> None:
 def test_stop_from_another_thread() -> None:
     loop, _port = serve()
     running = threading.Event()
-    stopper = threading.Thread(target=lambda: (running.wait(), loop.stop()))
+
+    def stop_when_running() -> None:
+        running.wait()
+        loop.stop()
+
+    stopper = threading.Thread(target=stop_when_running)
     stopper.start()
     stopped_by: list[str] = []
     loop.call_soon(running.set)
+
     # A backstop for a stop that never lands: it turns a hang into a failure.
-    loop.call_later(300, lambda: (stopped_by.append("backstop"), loop.stop()))
+    def backstop() -> None:
+        stopped_by.append("backstop")
+        loop.stop()
+
+    loop.call_later(300, backstop)
     loop.run()
     stopper.join()
     assert stopped_by == []

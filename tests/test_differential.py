@@ -73,7 +73,7 @@ shared_programs = st.lists(st.tuples(positive_terms, st.booleans()), max_size=30
 
 @given(st.data(), small_bytes, positive_terms, shared_programs, st.booleans())
 def test_same_frames_and_remainder_as_asynchat(
-    data: st.DataObject, payload: bytes, first: Any, program: list, use_payloads: bool
+    data: st.DataObject, payload: bytes, first: Any, program: list[Step], use_payloads: bool
 ) -> None:
     chunks = data.draw(chunkings(payload))
     expected = oracle(chunks, first, program)

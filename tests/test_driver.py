@@ -98,7 +98,7 @@ def test_output_past_max_output_aborts_with_the_reason() -> None:
     handler.framer.push(b"x" * 60)
     assert driver.close_action is CloseAction.NONE
     handler.framer.push(b"x" * 60)  # from outside any driver call
-    assert driver.close_action is CloseAction.ABORT
+    assert driver.close_action is CloseAction.ABORT  # type: ignore[comparison-overlap]
     assert not driver.wants_read and not driver.wants_write
     driver.connection_lost()
     driver.connection_lost()  # once only

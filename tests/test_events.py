@@ -19,11 +19,11 @@ def test_events_compare_by_type_and_data() -> None:
 def test_events_are_immutable() -> None:
     event = EndOfStream(b"tail")
     with pytest.raises(AttributeError):
-        event.data = b"other"  # type: ignore[misc]
+        event.data = b"other"
     with pytest.raises(AttributeError):
         del event.data
     with pytest.raises(AttributeError):
-        event.extra = 1  # type: ignore[attr-defined]
+        event.extra = 1
 
 
 def test_events_repr_and_pickle() -> None:

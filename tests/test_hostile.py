@@ -309,7 +309,7 @@ def test_terminator_changes_inside_event_handling_to_zero_and_none() -> None:
     then everything after it as Data; no byte skipped or repeated."""
     framer = Framer(b"\n")
     framer.receive_data(b"HEAD\nrest of it")
-    got = []
+    got: list[object] = []
     for payload in framer.payloads():
         got.append(Frame(payload))
         if payload == b"HEAD":

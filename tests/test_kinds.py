@@ -463,7 +463,7 @@ def test_payloads_and_next_event_agree(kind: object, wire: bytes, data: st.DataO
                 except (FrameTooLarge, MalformedFrame) as error:
                     got.append(error)
             for event in drain(framer):
-                got.append(Frame(event.data) if type(event) is Frame else event)  # type: ignore[attr-defined]
+                got.append(Frame(event.data) if type(event) is Frame else event)
         return normalised(got)
 
     assert feed(True) == feed(False)

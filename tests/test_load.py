@@ -102,7 +102,11 @@ def _serve_asyncio(factory: Callable[[], Handler], ready: Callable[[int, Callabl
         server = await sanschat.asyncio.serve(factory, HOST, 0, backlog=2048)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        ready(server.sockets[0].getsockname()[1], lambda: loop.call_soon_threadsafe(stop.set))
+
+        def stop_soon() -> None:
+            loop.call_soon_threadsafe(stop.set)
+
+        ready(server.sockets[0].getsockname()[1], stop_soon)
         await stop.wait()
         server.close()
 

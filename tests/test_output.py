@@ -5,6 +5,7 @@ from __future__ import annotations
 import tracemalloc
 from collections.abc import Iterator
 from operator import length_hint
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -250,7 +251,9 @@ def test_a_big_buffer_sent_in_many_partial_sends_is_not_copied() -> None:
     st.lists(st.tuples(st.booleans(), st.integers(0, 80)), min_size=1, max_size=60),
     st.integers(1, 64),
 )
-def test_any_interleaving_sends_exactly_what_was_queued(ops: list, takes: list, obs: int) -> None:
+def test_any_interleaving_sends_exactly_what_was_queued(
+    ops: list[Any], takes: list[tuple[bool, int]], obs: int
+) -> None:
     f = framer(out_buffer_size=obs)
     expected = bytearray()
     for kind, value in ops:

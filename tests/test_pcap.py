@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ GET = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
 REPLIES = b"+OK\r\n$4\r\nv\r\nv\r\n"
 
 
-def packet(src: tuple[str, int], dst: tuple[str, int], seq: int, flags: int, data: bytes = b"") -> object:
+def packet(src: tuple[str, int], dst: tuple[str, int], seq: int, flags: int, data: bytes = b"") -> Any:
     """A TCP segment in an IPv4 or IPv6 packet (by the addresses)."""
     tcp = dpkt.tcp.TCP(sport=src[1], dport=dst[1], seq=seq % (1 << 32), flags=flags, data=data)
     if ":" in src[0]:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from sanschat import Framer, FrameTooLarge
 
-from .helpers import chunkings, delimiters, model, programs, run, small_bytes, terminators
+from .helpers import Step, chunkings, delimiters, model, programs, run, small_bytes, terminators
 
 
 @given(st.data(), small_bytes, delimiters, st.booleans(), st.booleans())
@@ -26,13 +26,18 @@ def test_every_byte_is_delivered_exactly_once_in_order(
     units = run(Framer(delimiter, stream=stream), data.draw(chunkings(payload)))
     *frames, (kind, tail) = units
     assert kind == "end"
-    rebuilt = b"".join(frame + delimiter for _, frame in frames) + tail
+    rebuilt = b"".join(frame + delimiter for _, frame in frames) + tail  # type: ignore[operator]
     assert rebuilt == payload
 
 
 @given(st.data(), small_bytes, terminators, programs, st.booleans(), st.sampled_from([1, 3, 4096]))
 def test_terminator_programs_match_the_reference_model(
-    data: st.DataObject, payload: bytes, first: object, program: list, use_payloads: bool, keep_aside: int
+    data: st.DataObject,
+    payload: bytes,
+    first: object,
+    program: list[Step],
+    use_payloads: bool,
+    keep_aside: int,
 ) -> None:
     framer = Framer(first, max_frame_size=None)  # type: ignore[arg-type]
     framer._keep_aside_from = keep_aside  # counted bytes kept out of the buffer (4096 in use)
@@ -59,7 +64,7 @@ def test_limits_trip_at_the_same_frame_whatever_the_chunking(
 
 
 @given(st.lists(st.binary(max_size=30), max_size=40), delimiters, st.booleans())
-def test_payloads_and_next_event_agree(chunks: list, delimiter: bytes, stream: bool) -> None:
+def test_payloads_and_next_event_agree(chunks: list[bytes], delimiter: bytes, stream: bool) -> None:
     a = run(Framer(delimiter, stream=stream), chunks, use_payloads=True)
     b = run(Framer(delimiter, stream=stream), chunks)
     assert a == b

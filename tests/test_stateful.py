@@ -164,7 +164,7 @@ class FramerMachine(RuleBasedStateMachine):
 
 
 FramerMachine.TestCase.settings = settings(
-    max_examples=min(300, 3 * settings.default.max_examples), stateful_step_count=40, deadline=None
+    max_examples=min(300, 3 * settings().max_examples), stateful_step_count=40, deadline=None
 )
 test_framer_state_machine = FramerMachine.TestCase
 
@@ -252,7 +252,7 @@ class RecoveryMachine(RuleBasedStateMachine):
                 self.framing += len(self.term)
             elif isinstance(self.term, AnyDelimiter):
                 assert event.terminator in self.term.delimiters
-                self.framing += len(event.terminator)  # type: ignore[arg-type]
+                self.framing += len(event.terminator)
             elif isinstance(self.term, HeaderKind):
                 self.framing += len(self.term.encode(payload)) - len(payload)
             else:
@@ -299,6 +299,6 @@ class RecoveryMachine(RuleBasedStateMachine):
 
 
 RecoveryMachine.TestCase.settings = settings(
-    max_examples=min(300, 3 * settings.default.max_examples), stateful_step_count=40, deadline=None
+    max_examples=min(300, 3 * settings().max_examples), stateful_step_count=40, deadline=None
 )
 test_recovery_state_machine = RecoveryMachine.TestCase
