@@ -224,7 +224,7 @@ class Framer(OutputQueue):
 
         This is the shape of a value in most text protocols: a counted payload,
         then a fixed trailer, then lines again (RESP bulk strings, memcached
-        data blocks, HTTP chunks with ``b"\r\n"``; IMAP literals with none). The
+        data blocks, HTTP chunks with ``b"\\r\\n"``; IMAP literals with none). The
         trailer is checked: a different one is a :class:`MalformedFrame` from
         ``next_event`` (the bytes from the value on then come as Data, as after
         any malformed frame). ``count`` is bounded by ``max_value_size`` in whole

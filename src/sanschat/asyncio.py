@@ -1,17 +1,18 @@
-"""Run sanschat on asyncio: Handler callbacks, or ``async for event in stream``.
+"""Run sanschat on asyncio: Handler callbacks, or ``async for event in connection``.
 
-Two front ends, both ``asyncio.BufferedProtocol``s:
+Two front ends, both subclasses of ``asyncio.BufferedProtocol``:
 
 - :func:`serve` / :func:`connect` run a :class:`~sanschat.Handler` per
   connection on a :class:`~sanschat.Driver` (:class:`HandlerProtocol`), under
   the same rules as the select and trio bindings; :func:`shutdown` stops a
   server gracefully;
 - :func:`open_connection` / :func:`start_server` give a :class:`FramedConnection`:
-  ``async for event in stream``, ``stream.push(...)``, ``await stream.drain()``.
+  ``async for event in connection``, ``connection.push(...)``,
+  ``await connection.drain()``.
 
 Output goes through the connection's Framer and is written only while the
 transport is not paused (``pause_writing``), so producers are pulled as fast as
-the peer reads. A stream's unconsumed input past its limit pauses reading; a
+the peer reads. A connection's unconsumed input past its limit pauses reading; a
 Handler's reading follows its driver (its unsent output, not the transport's
 buffer).
 """
