@@ -11,10 +11,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import anyio.from_thread
 import pytest
 import trio
 
+import sanschat.anyio
 import sanschat.asyncio
+import sanschat.socket
 import sanschat.trio
 from sanschat import Handler
 from sanschat.select import Loop
@@ -100,11 +103,51 @@ def trio_server(factory: Factory) -> Iterator[Served]:
         thread.join()  # serve returns once every connection has closed
 
 
+@contextmanager
+def socket_server(factory: Factory) -> Iterator[Served]:
+    server = sanschat.socket.serve(factory)
+    stopping: list[threading.Thread] = []
+
+    def shutdown(timeout: float) -> None:  # begins the stop and returns at once
+        if not stopping:
+            stopping.append(threading.Thread(target=server.shutdown, args=(timeout,)))
+            stopping[0].start()
+
+    try:
+        yield _Tcp(("127.0.0.1", server.port), shutdown)
+    finally:
+        shutdown(0.0)
+        stopping[0].join()  # shutdown returns once every connection thread has ended
+
+
+def anyio_server(backend: str) -> Serve:
+    @contextmanager
+    def serve(factory: Factory) -> Iterator[Served]:
+        with anyio.from_thread.start_blocking_portal(backend) as portal:
+            serving, server = portal.start_task(sanschat.anyio.serve, factory)
+            stopping: list[concurrent.futures.Future[None]] = []
+
+            def shutdown(timeout: float) -> None:
+                if not stopping:
+                    stopping.append(portal.start_task_soon(server.shutdown, timeout))
+
+            try:
+                yield _Tcp(("127.0.0.1", server.port), shutdown)
+            finally:
+                shutdown(0.0)
+                serving.result()  # serve returns once every connection has closed
+
+    return serve
+
+
 BINDINGS: dict[str, Serve] = {
     "memory": memory_server,
     "select": select_server,
     "asyncio": asyncio_server,
     "trio": trio_server,
+    "socket": socket_server,
+    "anyio-asyncio": anyio_server("asyncio"),
+    "anyio-trio": anyio_server("trio"),
 }
 
 

@@ -33,7 +33,8 @@ try:
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError("sanschat.trio needs trio, which is an extra: pip install 'sanschat[trio]'") from error
 
-from ._driver import CloseAction, Driver
+from ._async_driver import Connections, Primitives, Transport, run_connection
+from ._driver import Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
@@ -203,7 +204,8 @@ async def serve_stream(
     returns normally. A clean close sends our end of stream, then drops what
     the peer still sends until its own end or ``linger`` seconds.
     """
-    await _run(transport, Driver(handler, _info(transport)), receive_size, linger)
+    driver = Driver(handler, _info(transport))
+    await run_connection(TRIO, _transport(transport, receive_size), driver, linger)
 
 
 async def connect(handler: Handler, host: str, port: int) -> None:
@@ -211,78 +213,23 @@ async def connect(handler: Handler, host: str, port: int) -> None:
     await serve_stream(await trio.open_tcp_stream(host, port), handler)
 
 
-async def _run(transport: trio.abc.Stream, driver: Driver, receive_size: int, linger: float) -> None:
-    changed = trio.Event()
-
-    def notify() -> None:
-        nonlocal changed
-        changed.set()
-        changed = trio.Event()
-
-    driver.on_wake = notify
-
-    async def read_loop() -> None:
-        while True:
-            while not driver.wants_read:
-                if driver.input_ended:
-                    return
-                await changed.wait()
-            try:
-                data = await transport.receive_some(receive_size)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                driver.transport_failed(error)
-                notify()
-                return
-            if data:
-                driver.data_received(data)
-            else:
-                driver.eof_received()
-            notify()
-
-    async def write_loop() -> CloseAction:
-        while True:
-            action = driver.close_action
-            if action is not CloseAction.NONE:
-                return action
-            view = driver.peek_output()
-            if not view:
-                await changed.wait()
-                continue
-            try:
-                await transport.send_all(view)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                driver.transport_failed(error)
-                return CloseAction.ABORT
-            driver.consume_output(len(view))
-            notify()
-
-    try:
-        driver.start()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(read_loop)
-            action = await write_loop()
-            nursery.cancel_scope.cancel()
-        if action is CloseAction.CLOSE:
-            await _close_cleanly(transport, driver, receive_size, linger)
-    finally:
-        with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(transport)
-            driver.connection_lost()
+TRIO = Primitives(
+    trio.Event,
+    trio.open_nursery,
+    trio.move_on_after,
+    trio.CancelScope,
+    (trio.BrokenResourceError, trio.ClosedResourceError),
+)
 
 
-async def _close_cleanly(
-    transport: trio.abc.Stream, driver: Driver, receive_size: int, linger: float
-) -> None:
-    """Send our end of stream, then drop what the peer sends until its end."""
-    if driver.input_ended or not isinstance(transport, trio.abc.HalfCloseableStream):
-        return
-    with trio.move_on_after(linger):
-        try:
-            await transport.send_eof()
-            while await transport.receive_some(receive_size):
-                pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+def _transport(stream: trio.abc.Stream, receive_size: int) -> Transport:
+    half_closeable = isinstance(stream, trio.abc.HalfCloseableStream)
+    return Transport(
+        lambda: stream.receive_some(receive_size),
+        stream.send_all,
+        stream.send_eof if half_closeable else None,  # type: ignore[attr-defined]
+        lambda: trio.aclose_forcefully(stream),
+    )
 
 
 def _info(transport: trio.abc.Stream) -> ConnectionInfo:
@@ -307,11 +254,13 @@ class Server:
 
     def __init__(self, listeners: list[trio.SocketListener], cancel_scope: trio.CancelScope) -> None:
         self.listeners = listeners
-        #: The drivers of the open connections.
-        self.connections: set[Driver] = set()
+        self._connections = Connections(TRIO)
         self._cancel_scope = cancel_scope
-        self._closing = False
-        self._closed = trio.Event()
+
+    @property
+    def connections(self) -> set[Driver]:
+        """The drivers of the open connections."""
+        return self._connections.drivers
 
     @property
     def port(self) -> int:
@@ -323,18 +272,9 @@ class Server:
         """Stop accepting, let every connection finish what it has queued
         (``close_when_done``), wait up to ``timeout`` seconds, then cancel the
         rest; :func:`serve` returns."""
-        self._closing = True
         for listener in self.listeners:
             await listener.aclose()
-        if not self.connections:
-            self._closed.set()
-        for driver in list(self.connections):
-            driver.framer.close_when_done()
-            if driver.on_wake is not None:
-                driver.on_wake()
-        with trio.move_on_after(timeout):
-            await self._closed.wait()
-        self._cancel_scope.cancel()
+        await self._connections.shutdown(timeout, self._cancel_scope)
 
     async def _accept(
         self, listener: trio.SocketListener, nursery: trio.Nursery, factory: Callable[[], Handler]
@@ -357,14 +297,7 @@ class Server:
             log.exception("handler factory failed; dropping the client")
             await trio.aclose_forcefully(transport)
             return
-        driver = Driver(handler, _info(transport))
-        self.connections.add(driver)
-        try:
-            await _run(transport, driver, 65536, 2.0)
-        finally:
-            self.connections.discard(driver)
-            if self._closing and not self.connections:
-                self._closed.set()
+        await self._connections.run(_transport(transport, 65536), Driver(handler, _info(transport)))
 
 
 async def serve(

@@ -1,0 +1,146 @@
+"""Run sanschat Handlers on anyio: any ``anyio.abc.ByteStream``, under the
+asyncio or the trio backend, for the libraries that build on anyio.
+
+``await serve_stream(stream, handler)`` runs one Handler on a stream until the
+connection is over; ``server = await task_group.start(serve, factory, host,
+port)`` serves TCP (``server.port``, ``await server.shutdown()``);
+``await connect(handler, host, port)`` is the client side. The connection's
+life is the :class:`~sanschat.Driver`'s, as under every binding. Needs anyio
+(``pip install 'sanschat[anyio]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import cast
+
+try:
+    import anyio
+    from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup, TaskStatus
+    from anyio.streams.tls import TLSAttribute
+except ImportError as error:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "sanschat.anyio needs anyio, which is an extra: pip install 'sanschat[anyio]'"
+    ) from error
+
+from ._async_driver import Connections, Primitives, Transport, run_connection
+from ._driver import Driver
+from ._handler import ConnectionInfo, Handler
+
+__all__ = ["serve_stream", "connect", "serve", "Server"]
+
+log = logging.getLogger("sanschat.anyio")
+ANYIO = Primitives(
+    anyio.Event,
+    anyio.create_task_group,
+    anyio.move_on_after,
+    anyio.CancelScope,
+    (anyio.BrokenResourceError, anyio.ClosedResourceError),
+)
+
+
+def _transport(stream: ByteStream, receive_size: int = 65536) -> Transport:
+    async def receive() -> bytes:
+        try:
+            return await stream.receive(receive_size)
+        except anyio.EndOfStream:
+            return b""
+
+    async def send_eof() -> None:
+        try:
+            await stream.send_eof()
+        except NotImplementedError:  # a stream that cannot half-close (TLS)
+            pass
+
+    async def send(view: memoryview) -> None:
+        whole = view.obj if type(view.obj) is bytes and len(view) == len(view.obj) else None
+        await stream.send(whole if whole is not None else bytes(view))  # a ByteStream takes bytes
+
+    return Transport(receive, send, send_eof, lambda: anyio.aclose_forcefully(stream))
+
+
+def _info(stream: ByteStream) -> ConnectionInfo:
+    extra = stream.extra
+    tls = extra(TLSAttribute.ssl_object, None)
+    return ConnectionInfo(
+        extra(SocketAttribute.remote_address, None), extra(SocketAttribute.local_address, None), tls
+    )
+
+
+async def serve_stream(
+    stream: ByteStream, handler: Handler, *, receive_size: int = 65536, linger: float = 2.0
+) -> None:
+    """Run ``handler`` on ``stream`` until the connection is over (see
+    ``sanschat.trio.serve_stream``: the same engine, the same rules)."""
+    await run_connection(ANYIO, _transport(stream, receive_size), Driver(handler, _info(stream)), linger)
+
+
+async def connect(handler: Handler, host: str, port: int) -> None:
+    """Connect to ``host:port`` and run ``handler`` until the connection is over."""
+    await serve_stream(await anyio.connect_tcp(host, port), handler)
+
+
+class Server:
+    """What :func:`serve` starts: its listeners, and a graceful :meth:`shutdown`."""
+
+    def __init__(self, listeners: list[SocketListener], cancel_scope: anyio.CancelScope) -> None:
+        self.listeners = listeners
+        self.connections = Connections(ANYIO)
+        self._cancel_scope = cancel_scope
+
+    @property
+    def port(self) -> int:
+        """The port of the first listener (the one chosen for ``port=0``)."""
+        return self.listeners[0].extra(SocketAttribute.local_port)
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting, let every connection finish what it has queued, wait
+        up to ``timeout`` seconds, then cancel the rest; :func:`serve` returns."""
+        for listener in self.listeners:
+            await listener.aclose()
+        await self.connections.shutdown(timeout, self._cancel_scope)
+
+    async def _accept(
+        self, listener: SocketListener, group: TaskGroup, factory: Callable[[], Handler]
+    ) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            except OSError as error:  # out of descriptors, and the like
+                log.warning("accept failed: %s; retrying in 0.1 s", error)
+                await anyio.sleep(0.1)
+                continue
+            try:
+                handler = factory()
+            except Exception:
+                log.exception("handler factory failed; dropping the client")
+                await anyio.aclose_forcefully(stream)
+                continue
+            group.start_soon(self.connections.run, _transport(stream), Driver(handler, _info(stream)))
+
+
+async def serve(
+    factory: Callable[[], Handler],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    task_status: TaskStatus[Server] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve TCP on ``host:port``, a Handler from ``factory`` per client, until
+    cancelled or :meth:`Server.shutdown`; ``await task_group.start(serve, ...)``
+    gives the :class:`Server`. An error in one handler closes only its connection."""
+    with anyio.CancelScope() as scope:
+        multi = await anyio.create_tcp_listener(local_host=host, local_port=port)
+        listeners = cast("list[SocketListener]", list(multi.listeners))
+        server = Server(listeners, scope)
+        try:
+            async with anyio.create_task_group() as group:
+                for listener in listeners:
+                    group.start_soon(server._accept, listener, group, factory)
+                task_status.started(server)
+        finally:
+            for listener in listeners:
+                await anyio.aclose_forcefully(listener)

@@ -1,0 +1,137 @@
+"""sanschat.socket: the blocking client and the thread-per-connection server,
+over real loopback sockets (the Handler contract itself is in test_conformance)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from sanschat import Data, EndOfStream, Frame, Handler
+from sanschat.socket import POLL, FramedSocket, Server, connect, serve
+
+
+class Echo(Handler):
+    def frame_received(self, data: bytes) -> None:
+        if data == b"QUIT":
+            self.framer.close_when_done()
+        else:
+            self.framer.push(data + b"\r\n")
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    running = serve(Echo)
+    yield running
+    running.shutdown(timeout=1.0)
+
+
+def test_send_next_event_and_iteration(server: Server) -> None:
+    with connect("127.0.0.1", server.port) as client:
+        client.send(b"one\r\ntw")
+        assert client.next_event(timeout=30) == Frame(b"one")
+        client.send(b"o\r\nQUIT\r\n")
+        assert list(client) == [Frame(b"two"), EndOfStream(b"")]
+
+
+def test_next_event_times_out_and_loses_nothing(server: Server) -> None:
+    with connect("127.0.0.1", server.port) as client:
+        with pytest.raises(TimeoutError, match="no complete event within 0.1 s"):
+            client.next_event(timeout=0.1)
+        client.send(b"late\r\n")
+        assert client.next_event(timeout=30) == Frame(b"late")
+
+
+def test_a_streamed_frame_comes_in_pieces_then_its_end(server: Server) -> None:
+    with connect("127.0.0.1", server.port, stream=True) as client:
+        client.send(b"x" * 50_000 + b"\r\n")
+        pieces = []
+        while not isinstance(event := client.next_event(timeout=30), Frame):
+            assert isinstance(event, Data)
+            pieces.append(event.data)
+        assert b"".join(pieces) + event.data == b"x" * 50_000
+
+
+def test_a_push_from_another_thread_under_the_server_lock_is_sent(server: Server) -> None:
+    with connect("127.0.0.1", server.port) as client:
+        client.send(b"hello\r\n")
+        assert client.next_event(timeout=30) == Frame(b"hello")
+
+        def announce() -> None:
+            with server.lock:  # the rule for touching a Handler from outside its callbacks
+                for driver in server.connections:
+                    driver.framer.push(b"from another thread\r\n")
+
+        thread = threading.Thread(target=announce)
+        thread.start()
+        thread.join()
+        assert client.next_event(timeout=30 + POLL) == Frame(b"from another thread")
+
+
+def test_framed_socket_wraps_any_connected_socket(server: Server) -> None:
+    import socket
+
+    from sanschat import Framer
+
+    with FramedSocket(socket.create_connection(("127.0.0.1", server.port)), Framer(b"\r\n")) as client:
+        client.send(b"a\r\nb\r\n")
+        assert [client.next_event(30), client.next_event(30)] == [Frame(b"a"), Frame(b"b")]
+
+
+GEVENT_SCRIPT = """
+from gevent import monkey
+
+monkey.patch_all()
+
+import gevent
+from sanschat import Handler
+from sanschat.examples.chat import ChatUser, Room
+from sanschat.socket import connect, serve
+
+
+class Echo(Handler):
+    def frame_received(self, data):
+        self.framer.push(data.upper() + b"\\r\\n")
+
+
+server = serve(Echo)
+
+
+def client(number):
+    with connect("127.0.0.1", server.port) as sock:
+        lines = [b"line %d of %d" % (i, number) for i in range(50)]
+        sock.send(b"".join(line + b"\\r\\n" for line in lines))
+        return [sock.next_event(timeout=30).data for _ in lines] == [line.upper() for line in lines]
+
+
+jobs = [gevent.spawn(client, n) for n in range(20)]
+gevent.joinall(jobs, timeout=60)
+assert all(job.value for job in jobs), [job.value for job in jobs]
+server.shutdown(timeout=5)
+
+room = Room()  # a Handler that pushes to other connections, unchanged
+chat = serve(lambda: ChatUser(room))
+with connect("127.0.0.1", chat.port) as ann, connect("127.0.0.1", chat.port) as bob:
+    for user in (ann, bob):
+        assert user.next_event(timeout=30).data.endswith(b"to join")
+    ann.send(b"/nick ann\\r\\n")
+    assert ann.next_event(timeout=30).data == b"* you are ann; 1 here"
+    bob.send(b"/nick bob\\r\\n")
+    assert bob.next_event(timeout=30).data == b"* you are bob; 2 here"
+    assert ann.next_event(timeout=30).data == b"* bob joined"
+chat.shutdown(timeout=5)
+print("ok under gevent")
+"""
+
+
+def test_it_works_unchanged_under_gevent_monkey_patching() -> None:
+    pytest.importorskip("gevent")
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(GEVENT_SCRIPT)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok under gevent"
