@@ -19,6 +19,7 @@ import sanschat.anyio
 import sanschat.asyncio
 import sanschat.socket
 import sanschat.trio
+import sanschat.twisted
 from sanschat import Handler
 from sanschat.select import Loop
 from sanschat.testing import SCENARIOS, Peer, Serve, Served, TcpPeer, memory_server
@@ -120,6 +121,39 @@ def socket_server(factory: Factory) -> Iterator[Served]:
         stopping[0].join()  # shutdown returns once every connection thread has ended
 
 
+def running_reactor() -> Any:
+    """Twisted's reactor, running in a thread of its own for the whole session
+    (a reactor cannot be started twice in one process)."""
+    reactor: Any = sanschat.twisted._reactor()
+    if not getattr(running_reactor, "started", False):
+        threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True).start()
+        running_reactor.started = True  # type: ignore[attr-defined]
+    return reactor
+
+
+@contextmanager
+def twisted_server(factory: Factory) -> Iterator[Served]:
+    from twisted.internet.threads import blockingCallFromThread
+
+    reactor = running_reactor()
+    port = blockingCallFromThread(reactor, sanschat.twisted.serve, factory)
+    closed = threading.Event()
+    stopping: list[bool] = []
+
+    def shutdown(timeout: float) -> None:  # begins the stop and returns at once
+        if not stopping:
+            stopping.append(True)
+            reactor.callFromThread(
+                lambda: sanschat.twisted.shutdown(port, timeout).addBoth(lambda _: closed.set())
+            )
+
+    try:
+        yield _Tcp(("127.0.0.1", port.getHost().port), shutdown)
+    finally:
+        shutdown(0.0)
+        assert closed.wait(60), "the Twisted server did not close its connections"
+
+
 def anyio_server(backend: str) -> Serve:
     @contextmanager
     def serve(factory: Factory) -> Iterator[Served]:
@@ -146,6 +180,7 @@ BINDINGS: dict[str, Serve] = {
     "asyncio": asyncio_server,
     "trio": trio_server,
     "socket": socket_server,
+    "twisted": twisted_server,
     "anyio-asyncio": anyio_server("asyncio"),
     "anyio-trio": anyio_server("trio"),
 }

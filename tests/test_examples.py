@@ -10,7 +10,7 @@ import pytest
 
 from .helpers import read_all, serving
 
-LOOPS = ["select", "asyncio", "trio"]
+LOOPS = ["select", "asyncio", "trio", "anyio", "socket", "twisted"]
 
 
 @pytest.fixture

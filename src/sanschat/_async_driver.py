@@ -7,25 +7,31 @@ stream's operations (:class:`Transport`); nothing here imports an event loop.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._driver import CloseAction, Driver
+from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
+from ._handler import ConnectionInfo, Handler
 
-__all__ = ["Primitives", "Transport", "run_connection", "Connections"]
+__all__ = ["Primitives", "Transport", "run_connection", "Connections", "Server"]
+
+log = logging.getLogger("sanschat")
 
 
 @dataclass(frozen=True)
 class Primitives:
     """What the engine needs of a library: ``Event``, a task group factory
     (``trio.open_nursery``, ``anyio.create_task_group``), ``move_on_after``,
-    ``CancelScope`` and the exceptions that mean the stream is gone."""
+    ``CancelScope``, ``sleep`` and the exceptions that mean a stream (or a
+    listener) is gone."""
 
     Event: Callable[[], Any]
     task_group: Callable[[], Any]
     move_on_after: Callable[[float], Any]
     CancelScope: Callable[..., Any]
+    sleep: Callable[[float], Awaitable[None]]
     broken: tuple[type[BaseException], ...]
 
 
@@ -139,3 +145,71 @@ class Connections:
         with self.lib.move_on_after(timeout):
             await self._closed.wait()
         cancel_scope.cancel()
+
+
+class Server:
+    """What a binding's ``serve`` starts: its listeners, and a graceful
+    :meth:`shutdown`. ``wrap(stream)`` gives a stream's Transport and
+    ConnectionInfo; ``port_of(listener)`` a listener's port."""
+
+    def __init__(
+        self,
+        lib: Primitives,
+        listeners: list[Any],
+        cancel_scope: Any,
+        wrap: Callable[[Any], tuple[Transport, ConnectionInfo]],
+        port_of: Callable[[Any], int],
+    ) -> None:
+        self.listeners = listeners
+        self._connections = Connections(lib)
+        self._lib, self._cancel_scope, self._wrap, self._port_of = lib, cancel_scope, wrap, port_of
+
+    @property
+    def connections(self) -> set[Driver]:
+        """The drivers of the open connections."""
+        return self._connections.drivers
+
+    @property
+    def port(self) -> int:
+        """The port of the first listener (the one chosen for ``port=0``)."""
+        return self._port_of(self.listeners[0])
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting, let every connection finish what it has queued
+        (``close_when_done``), wait up to ``timeout`` seconds, then cancel the
+        rest; ``serve`` returns."""
+        for listener in self.listeners:
+            await listener.aclose()
+        await self._connections.shutdown(timeout, self._cancel_scope)
+
+    async def serve(self, factory: Callable[[], Handler], task_status: Any) -> None:
+        """Accept on every listener, a Handler from ``factory`` per client, until
+        shut down or cancelled; ``task_status.started(self)`` once listening."""
+        try:
+            async with self._lib.task_group() as group:
+                for listener in self.listeners:
+                    group.start_soon(self._accept, listener, group, factory)
+                task_status.started(self)
+        finally:
+            for listener in self.listeners:
+                with self._lib.CancelScope(shield=True):
+                    await listener.aclose()
+
+    async def _accept(self, listener: Any, group: Any, factory: Callable[[], Handler]) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except self._lib.broken:  # closed by shutdown
+                return
+            except OSError as error:  # out of descriptors, and the like
+                log.warning("accept failed: %s; retrying in %.1f s", error, ACCEPT_BACKOFF)
+                await self._lib.sleep(ACCEPT_BACKOFF)
+                continue
+            transport, info = self._wrap(stream)
+            try:
+                handler = factory()
+            except Exception:
+                log.exception("handler factory failed; dropping the client")
+                await transport.close()
+                continue
+            group.start_soon(self._connections.run, transport, Driver(handler, info))

@@ -47,6 +47,11 @@ __all__ = ["Driver", "CloseAction", "ConnectionInfo"]
 log = logging.getLogger("sanschat")
 
 
+#: Seconds a server stops accepting after accept() failed for lack of
+#: resources (out of descriptors, say), instead of spinning on the error.
+ACCEPT_BACKOFF = 0.1
+
+
 class CloseAction(enum.Enum):
     """What the binding should do with the connection now."""
 

@@ -11,31 +11,29 @@ life is the :class:`~sanschat.Driver`'s, as under every binding. Needs anyio
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import cast
 
 try:
     import anyio
-    from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup, TaskStatus
+    from anyio.abc import ByteStream, SocketAttribute, TaskStatus
     from anyio.streams.tls import TLSAttribute
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "sanschat.anyio needs anyio, which is an extra: pip install 'sanschat[anyio]'"
     ) from error
 
-from ._async_driver import Connections, Primitives, Transport, run_connection
+from ._async_driver import Primitives, Server, Transport, run_connection
 from ._driver import Driver
 from ._handler import ConnectionInfo, Handler
 
 __all__ = ["serve_stream", "connect", "serve", "Server"]
 
-log = logging.getLogger("sanschat.anyio")
 ANYIO = Primitives(
     anyio.Event,
     anyio.create_task_group,
     anyio.move_on_after,
     anyio.CancelScope,
+    anyio.sleep,
     (anyio.BrokenResourceError, anyio.ClosedResourceError),
 )
 
@@ -81,45 +79,8 @@ async def connect(handler: Handler, host: str, port: int) -> None:
     await serve_stream(await anyio.connect_tcp(host, port), handler)
 
 
-class Server:
-    """What :func:`serve` starts: its listeners, and a graceful :meth:`shutdown`."""
-
-    def __init__(self, listeners: list[SocketListener], cancel_scope: anyio.CancelScope) -> None:
-        self.listeners = listeners
-        self.connections = Connections(ANYIO)
-        self._cancel_scope = cancel_scope
-
-    @property
-    def port(self) -> int:
-        """The port of the first listener (the one chosen for ``port=0``)."""
-        return self.listeners[0].extra(SocketAttribute.local_port)
-
-    async def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop accepting, let every connection finish what it has queued, wait
-        up to ``timeout`` seconds, then cancel the rest; :func:`serve` returns."""
-        for listener in self.listeners:
-            await listener.aclose()
-        await self.connections.shutdown(timeout, self._cancel_scope)
-
-    async def _accept(
-        self, listener: SocketListener, group: TaskGroup, factory: Callable[[], Handler]
-    ) -> None:
-        while True:
-            try:
-                stream = await listener.accept()
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return
-            except OSError as error:  # out of descriptors, and the like
-                log.warning("accept failed: %s; retrying in 0.1 s", error)
-                await anyio.sleep(0.1)
-                continue
-            try:
-                handler = factory()
-            except Exception:
-                log.exception("handler factory failed; dropping the client")
-                await anyio.aclose_forcefully(stream)
-                continue
-            group.start_soon(self.connections.run, _transport(stream), Driver(handler, _info(stream)))
+def _wrap(stream: ByteStream) -> tuple[Transport, ConnectionInfo]:
+    return _transport(stream), _info(stream)
 
 
 async def serve(
@@ -130,17 +91,11 @@ async def serve(
     task_status: TaskStatus[Server] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve TCP on ``host:port``, a Handler from ``factory`` per client, until
-    cancelled or :meth:`Server.shutdown`; ``await task_group.start(serve, ...)``
-    gives the :class:`Server`. An error in one handler closes only its connection."""
+    cancelled or ``server.shutdown(timeout)``; ``await task_group.start(serve,
+    ...)`` gives the Server (``server.port``). An error in one handler closes
+    only its connection."""
     with anyio.CancelScope() as scope:
-        multi = await anyio.create_tcp_listener(local_host=host, local_port=port)
-        listeners = cast("list[SocketListener]", list(multi.listeners))
-        server = Server(listeners, scope)
-        try:
-            async with anyio.create_task_group() as group:
-                for listener in listeners:
-                    group.start_soon(server._accept, listener, group, factory)
-                task_status.started(server)
-        finally:
-            for listener in listeners:
-                await anyio.aclose_forcefully(listener)
+        listeners = (await anyio.create_tcp_listener(local_host=host, local_port=port)).listeners
+        await Server(
+            ANYIO, list(listeners), scope, _wrap, lambda listener: listener.extra(SocketAttribute.local_port)
+        ).serve(factory, task_status)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
-from ._driver import CloseAction, Driver
+from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
 
@@ -33,8 +33,6 @@ __all__ = ["Loop", "Connection", "Listener", "Timer"]
 
 log = logging.getLogger("sanschat.select")
 
-#: Seconds a listener stops accepting after accept() failed (EMFILE, say).
-ACCEPT_BACKOFF = 0.1
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE

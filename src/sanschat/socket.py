@@ -3,9 +3,9 @@ thread-per-connection server that runs an unmodified Handler.
 
 - :class:`FramedSocket` (or :func:`connect`): ``send``, ``next_event(timeout)``
   and iteration over a blocking socket. Use one from one thread at a time.
-- :func:`serve` starts a :class:`Server`: a thread accepts, and a thread per
-  connection moves its bytes through a :class:`~sanschat.Driver`, so the
-  connection keeps the Handler contract of every binding.
+- :func:`serve` starts a :class:`Server` (a ``socketserver.ThreadingTCPServer``):
+  a thread per connection moves its bytes through a :class:`~sanschat.Driver`,
+  so the connection keeps the Handler contract of every binding.
 
 Thread safety, plainly: every Handler callback of one server runs while
 holding ``server.lock``, so callbacks never overlap, even across connections;
@@ -18,9 +18,11 @@ Socket I/O runs outside the lock, in parallel. Under gevent's monkey-patching
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +36,6 @@ from ._terminators import Terminator
 
 __all__ = ["FramedSocket", "connect", "Server", "serve", "POLL"]
 
-log = logging.getLogger("sanschat.socket")
 #: Seconds a connection thread waits on its socket before it looks at
 #: requests from other threads (a push, a shutdown).
 POLL = 0.05
@@ -92,96 +93,63 @@ def connect(
     return FramedSocket(socket.create_connection((host, port), timeout), Framer(terminator, **framer_options))
 
 
-class Server:
+class Server(socketserver.ThreadingTCPServer):
     """A TCP server running a Handler from ``factory`` per connection, each in
-    its own thread; see :func:`serve`."""
+    a thread of its own (``socketserver``); see :func:`serve`."""
+
+    daemon_threads = True
 
     def __init__(self, factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), _Connection)
         self.factory = factory
         #: Held by every Handler callback of this server (see the module's notes).
         self.lock = threading.RLock()
         self.connections: set[Driver] = set()
-        self._listener = socket.create_server((host, port))
-        self._listener.settimeout(POLL)
-        self._stopping = threading.Event()
         self._aborting = threading.Event()
-        self._threads: set[threading.Thread] = set()
-        self._accepting = threading.Thread(target=self._accept, name="sanschat accept", daemon=True)
-        self._accepting.start()
 
     @property
     def port(self) -> int:
-        return int(self._listener.getsockname()[1])
+        return int(self.server_address[1])
 
-    def serve_forever(self) -> None:
-        """Block until :meth:`shutdown` (from another thread, or Ctrl-C here)."""
-        try:
-            while self._accepting.is_alive():
-                self._accepting.join(POLL)
-        except KeyboardInterrupt:
-            self.shutdown()
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logging.getLogger("sanschat").exception("no handler for %s; dropping the client", client_address)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting; each connection closes once its answers are out
         (``close_when_done``); after ``timeout`` seconds the rest are cut."""
-        self._stopping.set()
-        self._accepting.join()
+        super().shutdown()  # serve_forever returns
+        self.server_close()
         with self.lock:
             for driver in self.connections:
                 driver.framer.close_when_done()
         deadline = time.monotonic() + timeout
-        for thread in self._running():
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self._aborting.set()
-        for thread in self._running():
-            thread.join()
+        while self.connections:
+            if time.monotonic() > deadline:
+                self._aborting.set()
+            time.sleep(POLL)
 
-    def _running(self) -> list[threading.Thread]:
-        with self.lock:
-            return list(self._threads)
 
-    def _accept(self) -> None:
-        with self._listener:
-            while not self._stopping.is_set():
-                try:
-                    sock, _ = self._listener.accept()
-                except TimeoutError:
-                    continue
-                except OSError as error:  # out of descriptors, and the like
-                    log.warning("accept failed: %s; retrying in 0.1 s", error)
-                    time.sleep(0.1)
-                    continue
-                thread = threading.Thread(target=self._connection, args=(sock,), daemon=True)
-                with self.lock:
-                    self._threads.add(thread)
-                thread.start()
+class _Connection(socketserver.BaseRequestHandler):
+    """One connection's thread: its bytes through a Driver, its callbacks under the lock."""
 
-    def _connection(self, sock: socket.socket) -> None:
+    server: Server
+
+    def handle(self) -> None:
+        server, sock, lock = self.server, self.request, self.server.lock
+        with lock:
+            driver = Driver(server.factory(), ConnectionInfo(sock.getpeername(), sock.getsockname()))
+            server.connections.add(driver)
+            driver.start()
         try:
-            info = ConnectionInfo(sock.getpeername(), sock.getsockname())
-            with self.lock:
-                driver = Driver(self.factory(), info)
-                self.connections.add(driver)
-                driver.start()
-        except Exception:
-            log.exception("no handler for a new connection; dropping the client")
-            sock.close()
-            with self.lock:
-                self._threads.discard(threading.current_thread())
-            return
-        try:
-            self._run(sock, driver)
+            self._run(sock, driver, lock)
         finally:
-            sock.close()
-            with self.lock:
-                self.connections.discard(driver)
+            with lock:
+                server.connections.discard(driver)
                 driver.connection_lost()
-                self._threads.discard(threading.current_thread())
 
-    def _run(self, sock: socket.socket, driver: Driver) -> None:
+    def _run(self, sock: socket.socket, driver: Driver, lock: threading.RLock) -> None:
         sock.setblocking(False)
-        lock = self.lock
-        while not self._aborting.is_set():
+        while not self.server._aborting.is_set():
             with lock:
                 action, reading, view = driver.close_action, driver.wants_read, driver.peek_output()
             if action is not CloseAction.NONE:
@@ -189,35 +157,32 @@ class Server:
             ready, writable, _ = select.select([sock] if reading else [], [sock] if view else [], [], POLL)
             sent, data, failed = 0, None, None
             try:
-                if writable:
-                    sent = sock.send(view)
-                if ready:
-                    data = sock.recv(65536)
+                sent = sock.send(view) if writable else 0
+                data = sock.recv(65536) if ready else None
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as error:
                 failed = error
             with lock:
-                driver.consume_output(sent)  # before anything else: these bytes went out
+                driver.consume_output(sent)  # first: these bytes went out
                 if failed is not None:
                     return driver.transport_failed(failed)
-                if data:
-                    driver.data_received(data)
-                elif data == b"":
-                    driver.eof_received()
-        if not self._aborting.is_set() and action is CloseAction.CLOSE and not driver.input_ended:
-            try:  # our end of stream, then drop what the peer sends until its own
+                if data is not None:
+                    driver.data_received(data) if data else driver.eof_received()
+        if action is CloseAction.CLOSE and not driver.input_ended and not self.server._aborting.is_set():
+            with contextlib.suppress(OSError):  # our end of stream; drop what the peer sends until its own
                 sock.shutdown(socket.SHUT_WR)
                 end = time.monotonic() + 2.0
                 while time.monotonic() < end and (
                     not select.select([sock], [], [], POLL)[0] or sock.recv(65536)
                 ):
                     pass
-            except OSError:
-                pass
 
 
 def serve(factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0) -> Server:
     """Start serving TCP on ``host:port`` (``0``: a free port, ``server.port``)
-    with a Handler from ``factory`` per connection; returns at once."""
-    return Server(factory, host, port)
+    with a Handler from ``factory`` per connection, in a background thread;
+    returns at once. ``server.shutdown(timeout)`` stops it."""
+    server = Server(factory, host, port)
+    threading.Thread(target=server.serve_forever, args=(POLL,), daemon=True).start()
+    return server

@@ -24,7 +24,6 @@ Cancellation (trio's contract, kept):
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +32,7 @@ try:
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError("sanschat.trio needs trio, which is an extra: pip install 'sanschat[trio]'") from error
 
-from ._async_driver import Connections, Primitives, Transport, run_connection
+from ._async_driver import Primitives, Server, Transport, run_connection
 from ._driver import Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
@@ -42,8 +41,6 @@ from ._output import BytesLike, Producer
 from ._terminators import Terminator
 
 __all__ = ["FramedConnection", "serve_stream", "serve", "connect", "Server"]
-
-log = logging.getLogger("sanschat.trio")
 
 
 class FramedConnection(trio.abc.AsyncResource):
@@ -218,6 +215,7 @@ TRIO = Primitives(
     trio.open_nursery,
     trio.move_on_after,
     trio.CancelScope,
+    trio.sleep,
     (trio.BrokenResourceError, trio.ClosedResourceError),
 )
 
@@ -245,59 +243,12 @@ def _info(transport: trio.abc.Stream) -> ConnectionInfo:
         return ConnectionInfo(tls=tls)
 
 
-#: Seconds to stop accepting after accept() failed for lack of resources.
-ACCEPT_BACKOFF = 0.1
+def _wrap(stream: trio.SocketStream) -> tuple[Transport, ConnectionInfo]:
+    return _transport(stream, 65536), _info(stream)
 
 
-class Server:
-    """What :func:`serve` starts: its listeners, and a graceful :meth:`shutdown`."""
-
-    def __init__(self, listeners: list[trio.SocketListener], cancel_scope: trio.CancelScope) -> None:
-        self.listeners = listeners
-        self._connections = Connections(TRIO)
-        self._cancel_scope = cancel_scope
-
-    @property
-    def connections(self) -> set[Driver]:
-        """The drivers of the open connections."""
-        return self._connections.drivers
-
-    @property
-    def port(self) -> int:
-        """The port of the first listener (the one chosen for ``port=0``)."""
-        port: int = self.listeners[0].socket.getsockname()[1]
-        return port
-
-    async def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop accepting, let every connection finish what it has queued
-        (``close_when_done``), wait up to ``timeout`` seconds, then cancel the
-        rest; :func:`serve` returns."""
-        for listener in self.listeners:
-            await listener.aclose()
-        await self._connections.shutdown(timeout, self._cancel_scope)
-
-    async def _accept(
-        self, listener: trio.SocketListener, nursery: trio.Nursery, factory: Callable[[], Handler]
-    ) -> None:
-        while True:
-            try:
-                transport = await listener.accept()
-            except trio.ClosedResourceError:
-                return
-            except OSError as error:  # out of descriptors, and the like
-                log.warning("accept failed: %s; retrying in %.1f s", error, ACCEPT_BACKOFF)
-                await trio.sleep(ACCEPT_BACKOFF)
-                continue
-            nursery.start_soon(self._connection, transport, factory)
-
-    async def _connection(self, transport: trio.SocketStream, factory: Callable[[], Handler]) -> None:
-        try:
-            handler = factory()
-        except Exception:
-            log.exception("handler factory failed; dropping the client")
-            await trio.aclose_forcefully(transport)
-            return
-        await self._connections.run(_transport(transport, 65536), Driver(handler, _info(transport)))
+def _port(listener: trio.SocketListener) -> int:
+    return int(listener.socket.getsockname()[1])
 
 
 async def serve(
@@ -311,19 +262,13 @@ async def serve(
     until cancelled or :meth:`Server.shutdown`.
 
     ``server = await nursery.start(serve, factory)`` gives the :class:`Server`
-    (``server.port``). An error in one connection's handler is logged (logger
-    ``sanschat``) and closes that connection only.
+    (``server.port``, ``await server.shutdown(timeout)``). An error in one
+    connection's handler is logged (logger ``sanschat``) and closes that
+    connection only; a failing accept (out of descriptors) backs off briefly.
     """
     with trio.CancelScope() as scope:
-        server = Server(await trio.open_tcp_listeners(port, host=host), scope)
-        try:
-            async with trio.open_nursery() as nursery:
-                for listener in server.listeners:
-                    nursery.start_soon(server._accept, listener, nursery, factory)
-                task_status.started(server)
-        finally:
-            for listener in server.listeners:
-                await trio.aclose_forcefully(listener)
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        await Server(TRIO, listeners, scope, _wrap, _port).serve(factory, task_status)
 
 
 def __getattr__(name: str) -> Any:

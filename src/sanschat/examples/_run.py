@@ -1,4 +1,5 @@
-"""Serve one sans-IO Handler under the select, asyncio or trio binding.
+"""Serve one sans-IO Handler under any binding: select, asyncio, trio, anyio,
+socket (a thread per connection) or twisted.
 
 The protocols next to this file are written once, as ``sanschat.Handler``
 classes; this module is the only place that knows about loops. A server prints
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 from .._handler import Handler
 
-BACKENDS = ("select", "asyncio", "trio")
+BACKENDS = ("select", "asyncio", "trio", "anyio", "socket", "twisted")
 
 Factory = Callable[[], Handler]
 Announce = Callable[[str, int], None]
@@ -57,7 +58,45 @@ def _serve_trio(factory: Factory, host: str, port: int, ready: Announce) -> None
     trio.run(main)
 
 
-_SERVERS = {"select": _serve_select, "asyncio": _serve_asyncio, "trio": _serve_trio}
+def _serve_anyio(factory: Factory, host: str, port: int, ready: Announce) -> None:
+    import anyio
+
+    from ..anyio import serve
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            server = await group.start(serve, factory, host, port)
+            ready(host, server.port)
+
+    anyio.run(main)
+
+
+def _serve_socket(factory: Factory, host: str, port: int, ready: Announce) -> None:
+    import threading
+
+    from ..socket import serve
+
+    server = serve(factory, host, port)  # serving in a thread of its own
+    ready(host, server.port)
+    threading.Event().wait()  # until Ctrl-C
+
+
+def _serve_twisted(factory: Factory, host: str, port: int, ready: Announce) -> None:
+    from ..twisted import _reactor, serve
+
+    listening = serve(factory, port, host)
+    ready(host, listening.getHost().port)
+    _reactor().run()
+
+
+_SERVERS = {
+    "select": _serve_select,
+    "asyncio": _serve_asyncio,
+    "trio": _serve_trio,
+    "anyio": _serve_anyio,
+    "socket": _serve_socket,
+    "twisted": _serve_twisted,
+}
 
 
 def serve(
