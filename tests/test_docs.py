@@ -1,17 +1,29 @@
 """Every Python example in the README and in docs/ runs and its assertions hold.
 
 A page's blocks run in order in one namespace, as a reader follows them (the
-tutorial builds its Handler in one block and tests it in the next)."""
+tutorial builds its Handler in one block and tests it in the next), and each
+page in a fresh interpreter (Twisted's reactor, for one, runs once per process).
+"""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+RUN_PAGE = """
+import json, sys
+namespace = {"__name__": "__doc_example__"}
+for number, code in enumerate(json.loads(sys.stdin.read())):
+    exec(compile(code, f"%s, example {number + 1}", "exec"), namespace)
+"""
 
 
 def python_blocks(path: Path) -> list[str]:
@@ -25,6 +37,12 @@ def test_the_pages_have_examples() -> None:
 
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=lambda p: p.name)
 def test_page_examples_run(page: Path) -> None:
-    namespace = {"__name__": "__doc_example__"}
-    for number, code in enumerate(python_blocks(page)):
-        exec(compile(code, f"{page.name}, example {number + 1}", "exec"), namespace)
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_PAGE % page.name],
+        input=json.dumps(python_blocks(page)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr

@@ -82,7 +82,8 @@ def test_need_data_is_its_own_type() -> None:
 def test_importing_sanschat_pulls_in_no_event_loop() -> None:
     code = (
         "import sys, sanschat; "
-        "bad = [m for m in ('asyncio', 'trio', 'asyncore', 'asynchat', 'selectors') if m in sys.modules]; "
+        "bad = [m for m in ('asyncio', 'trio', 'anyio', 'twisted', 'socketserver', 'asyncore', 'asynchat', "
+        "'selectors', 'dpkt') if m in sys.modules]; "
         "print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
