@@ -559,27 +559,24 @@ def asyncio_resp(chunks: Chunks) -> Result:
     return feed_asyncio(chunks, parse)
 
 
-def twisted_resp() -> Case:
+def _raw_value_receiver(max_line: int) -> type:
+    """Twisted's ``LineReceiver`` plus what RESP and memcached need of raw mode:
+    ``read_value(size)`` collects ``size`` bytes and the CRLF after them, gives
+    them to ``value_received`` and returns to lines (as their clients do)."""
     from twisted.protocols.basic import LineReceiver
 
-    class Receiver(LineReceiver):  # type: ignore[misc]
-        MAX_LENGTH = 65536
+    class RawValueReceiver(LineReceiver):  # type: ignore[misc]
+        MAX_LENGTH = max_line
 
         def __init__(self) -> None:
             self.out: Result = []
-            self.args: list[bytes] = []
-            self.left = 0
             self.value: list[bytes] = []
             self.need = 0
 
-        def lineReceived(self, line: bytes) -> None:
-            if self.left:
-                self.need = int(line[1:]) + 2
-                self.value = []
-                self.setRawMode()
-            else:
-                self.left = int(line[1:])
-                self.args = []
+        def read_value(self, size: int) -> None:
+            self.need = size + 2
+            self.value = []
+            self.setRawMode()
 
         def rawDataReceived(self, data: bytes) -> None:
             need = self.need
@@ -588,19 +585,41 @@ def twisted_resp() -> Case:
                 self.need = need - len(data)
                 return
             self.value.append(data[:need])
-            self.args.append(b"".join(self.value)[:-2])
+            self.value_received(b"".join(self.value)[:-2])
+            self.setLineMode(data[need:])
+
+        def value_received(self, value: bytes) -> None:
+            raise NotImplementedError
+
+    return RawValueReceiver
+
+
+def _run_twisted(receiver: Any, chunks: Chunks) -> Result:
+    for chunk in chunks:
+        receiver.dataReceived(chunk)
+    out: Result = receiver.out
+    return out
+
+
+def twisted_resp() -> Case:
+    class Receiver(_raw_value_receiver(65536)):  # type: ignore[misc]
+        args: list[bytes]  # set by each "*N" line
+        left = 0
+
+        def lineReceived(self, line: bytes) -> None:
+            if self.left:
+                self.read_value(int(line[1:]))
+            else:
+                self.left = int(line[1:])
+                self.args = []
+
+        def value_received(self, value: bytes) -> None:
+            self.args.append(value)
             self.left -= 1
             if not self.left:
                 self.out.append(self.args)
-            self.setLineMode(data[need:])
 
-    def run(chunks: Chunks) -> Result:
-        r = Receiver()
-        for chunk in chunks:
-            r.dataReceived(chunk)
-        return r.out
-
-    return run
+    return lambda chunks: _run_twisted(Receiver(), chunks)
 
 
 def hiredis_resp() -> Case:
@@ -673,40 +692,16 @@ def asyncio_memcached(chunks: Chunks) -> Result:
 
 
 def twisted_memcached() -> Case:
-    from twisted.protocols.basic import LineReceiver
-
-    class Receiver(LineReceiver):  # type: ignore[misc]
-        MAX_LENGTH = 2048
-
-        def __init__(self) -> None:
-            self.out: Result = []
-            self.value: list[bytes] = []
-            self.need = 0
-
+    class Receiver(_raw_value_receiver(2048)):  # type: ignore[misc]
         def lineReceived(self, line: bytes) -> None:
             self.out.append(line)
             if line.startswith(b"set "):
-                self.need = int(line.split()[4]) + 2
-                self.value = []
-                self.setRawMode()
+                self.read_value(int(line.split()[4]))
 
-        def rawDataReceived(self, data: bytes) -> None:
-            need = self.need
-            if len(data) < need:
-                self.value.append(data)
-                self.need = need - len(data)
-                return
-            self.value.append(data[:need])
-            self.out.append(b"".join(self.value)[:-2])
-            self.setLineMode(data[need:])
+        def value_received(self, value: bytes) -> None:
+            self.out.append(value)
 
-    def run(chunks: Chunks) -> Result:
-        r = Receiver()
-        for chunk in chunks:
-            r.dataReceived(chunk)
-        return r.out
-
-    return run
+    return lambda chunks: _run_twisted(Receiver(), chunks)
 
 
 # ------------------------------------------------------ length prefixes (W8)
