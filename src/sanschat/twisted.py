@@ -110,6 +110,8 @@ class HandlerProtocol(protocol.Protocol):
             transport.loseConnection()  # after what is buffered
         elif action is CloseAction.CLOSE:  # our end of stream; drop what the peer sends until its own
             transport.loseWriteConnection()
+            if self._read_paused:  # drain the peer, so that no reset destroys the answers
+                transport.resumeProducing()
             self._lingering = _reactor().callLater(self.linger, transport.loseConnection)
         elif driver.wants_read == self._read_paused:
             self._read_paused = not self._read_paused
