@@ -1,4 +1,5 @@
-"""Protocol logic written once, run by any binding (select, asyncio, trio).
+"""Protocol logic written once, run by any binding (select, asyncio, trio,
+anyio, socket, twisted).
 
 A :class:`Handler` gets callbacks in asynchat's spirit and talks back through
 its Framer (``push``, ``set_terminator``, ``close_when_done``); it never sees a
