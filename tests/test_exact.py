@@ -369,3 +369,31 @@ def test_a_wrong_trailer_gives_back_the_value_kept_aside() -> None:
     with pytest.raises(MalformedFrame):
         framer.next_event()
     assert framer.next_event() == Data(b"abcde!!")
+
+
+def test_a_count_may_be_any_index_and_a_trailer_any_bytes_like() -> None:
+    class Three:
+        def __index__(self) -> int:
+            return 3
+
+    framer = Framer(b"\n")
+    framer.read_exactly(Three(), bytearray(b"!"))
+    framer.receive_data(b"abc!next\n")
+    assert [framer.next_event(), framer.next_event()] == [Frame(b"abc"), Frame(b"next")]
+
+
+def test_stream_must_be_a_bool_or_none() -> None:
+    with pytest.raises(TypeError, match="stream must be a bool or None, not int"):
+        Framer(b"\n").read_exactly(3, stream=1)  # type: ignore[arg-type]
+
+
+def test_a_value_promised_from_a_batch_meets_a_lowered_value_limit() -> None:
+    framer = Framer(b"\r\n")
+    framer.receive_data(b"line\r\n" * 100 + b"$3\r\nabc\r\nz\r\n")
+    while framer.next_event() != Frame(b"$3"):
+        pass
+    framer.read_exactly(3, b"\r\n")  # promised from the batch, under the default limit
+    framer.max_value_size = 2  # now too large: refused, skipped with its trailer
+    with pytest.raises(FrameTooLarge):
+        framer.next_event()
+    assert framer.next_event() == Frame(b"z")

@@ -406,8 +406,7 @@ class Framer(OutputQueue):
             found = self._reader.frame(self)
             if type(found) is bytes:
                 return self._payloads(found)
-            if type(found) is Frame:
-                return self._payloads(found.data)
+            assert type(found) is not Frame  # only a reader with a bulk path finds Frames
             return _NO_PAYLOADS
         return self._payloads(None)
 
