@@ -7,13 +7,14 @@ batch path answers ``read_exactly`` without leaving the batch when it can).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer, FrameTooLarge, MalformedFrame
+from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer, FrameTooLarge, LengthPrefix, MalformedFrame
 
 from .helpers import chunkings
 
@@ -397,3 +398,148 @@ def test_a_value_promised_from_a_batch_meets_a_lowered_value_limit() -> None:
     with pytest.raises(FrameTooLarge):
         framer.next_event()
     assert framer.next_event() == Frame(b"z")
+
+
+# ------------------------------------- cases the mutation run found unpinned
+
+
+def batch_at(framer: Framer, line: bytes) -> None:
+    """Take events until ``line`` (a pending batch of lines is then in use)."""
+    while framer.next_event() != Frame(line):
+        pass
+
+
+def test_a_promised_value_over_the_limit_is_refused() -> None:
+    framer = Framer(b"\r\n", max_value_size=2)
+    framer.receive_data(b"line\r\n" * 100 + b"$3\r\nabc\r\nz\r\n")
+    batch_at(framer, b"$3")
+    framer.read_exactly(3, b"\r\n")  # the next piece has 3 bytes, but 3 > 2
+    with pytest.raises(FrameTooLarge):
+        framer.next_event()
+    assert framer.next_event() == Frame(b"z")
+
+
+def test_a_value_without_trailer_in_a_batch_leaves_the_delimiter_to_the_lines() -> None:
+    framer = Framer(b"\r\n")
+    framer.receive_data(b"line\r\n" * 100 + b"$3\r\nabc\r\nz\r\n")
+    batch_at(framer, b"$3")
+    framer.read_exactly(3)  # no trailer: the CRLF after the value ends an empty line
+    assert [framer.next_event() for _ in range(3)] == [Frame(b"abc"), Frame(b""), Frame(b"z")]
+
+
+def test_read_exactly_on_the_last_piece_of_a_batch() -> None:
+    framer = Framer(b"\r\n")
+    framer.receive_data(b"a\r\nb\r\n$3\r\nab")  # "$3" is the batch's last complete line
+    taken = []
+    for payload in framer.payloads():
+        taken.append(payload)
+        if payload == b"$3":
+            framer.read_exactly(3, b"\r\n")
+    framer.receive_data(b"c\r\nz\r\n")
+    assert taken == [b"a", b"b", b"$3"]
+    assert [framer.next_event(), framer.next_event()] == [Frame(b"abc"), Frame(b"z")]
+
+
+def test_read_exactly_counts_the_header_of_a_streamed_frame_it_abandons() -> None:
+    framer = Framer(LengthPrefix(2), stream=True)
+    framer.receive_data(b"\x00\x05ab")
+    assert framer.next_event() == Data(b"ab")  # the header is consumed
+    framer.read_exactly(2)
+    assert framer.bytes_discarded == 2
+
+
+def test_discard_buffers_keeps_a_streamed_value_streamed() -> None:
+    framer = Framer(b"\n")
+    framer.read_exactly(6, stream=True)
+    framer.receive_data(b"ab")
+    framer.discard_buffers()
+    framer.receive_data(b"cd")
+    assert framer.next_event() == Data(b"cd")
+
+
+def test_two_values_kept_aside_in_a_row() -> None:
+    framer = Framer(b"\n")
+    framer._keep_aside_from = 1
+    events = []
+    for chunk in [b"$3\nab", b"c\n$2\nx", b"y\nend\n"]:
+        framer.receive_data(chunk)
+        while (event := framer.next_event()) is not NEED_DATA:
+            events.append(event)
+            if type(event) is Frame and event.data.startswith(b"$"):
+                framer.read_exactly(int(event.data[1:]), b"\n")
+    assert events == [Frame(b"$3"), Frame(b"abc"), Frame(b"$2"), Frame(b"xy"), Frame(b"end")]
+    assert framer.pending_input == 0
+
+
+def test_a_value_kept_aside_with_its_trailer_cut_in_two() -> None:
+    framer = Framer(b"\n")
+    framer._keep_aside_from = 1
+    framer.read_exactly(3, b"\r\n")
+    for chunk in [b"ab", b"c\r"]:
+        framer.receive_data(chunk)
+        assert framer.next_event() is NEED_DATA
+    framer.receive_data(b"\nz\n")
+    assert [framer.next_event(), framer.next_event()] == [Frame(b"abc"), Frame(b"z")]
+
+
+def test_a_streamed_value_is_not_kept_aside() -> None:
+    framer = Framer(b"\n")
+    framer._keep_aside_from = 1
+    framer.read_exactly(6, b"\n", stream=True)
+    framer.receive_data(b"abc")
+    assert framer.next_event() == Data(b"abc")
+
+
+def test_bytes_kept_aside_after_earlier_lines_are_the_value_only() -> None:
+    framer = Framer(b"\n")
+    framer._keep_aside_from = 1
+    framer.receive_data(b"one\n$4\nab")
+    assert [framer.next_event(), framer.next_event()] == [Frame(b"one"), Frame(b"$4")]
+    framer.read_exactly(4, b"\n")
+    assert framer.next_event() is NEED_DATA
+    assert framer.pending_input == 2
+    framer.receive_data(b"cd\n")
+    assert framer.next_event() == Frame(b"abcd")
+
+
+def test_the_mode_of_the_lines_comes_back_after_a_value_and_after_a_count() -> None:
+    framer = Framer(b"\n", stream=True)
+    framer.read_exactly(2, stream=False)
+    framer.receive_data(b"ab")
+    assert framer.next_event() == Frame(b"ab")
+    assert framer.stream is True
+    framer.set_terminator(1, stream=True)
+    framer.receive_data(b"c")
+    assert framer.next_event() == Frame(b"c")
+    assert framer.stream is True
+
+
+def test_a_streaming_framer_streams_values_by_default() -> None:
+    framer = Framer(b"\n", stream=True)
+    framer.read_exactly(6)
+    framer.receive_data(b"abc")
+    assert framer.next_event() == Data(b"abc")
+
+
+@pytest.mark.parametrize(("count", "works"), [(0, True), (sys.maxsize, True), (sys.maxsize + 1, False)])
+def test_index_counts_at_the_bounds(count: int, works: bool) -> None:
+    class Count:
+        def __index__(self) -> int:
+            return count
+
+    framer = Framer(b"\n", max_value_size=None)
+    if not works:
+        with pytest.raises(ValueError, match="read_exactly needs a count from 0 to"):
+            framer.read_exactly(Count())
+        return
+    framer.read_exactly(Count())
+    assert framer.get_terminator() == count
+
+
+def test_the_mode_of_the_lines_comes_back_after_a_refused_value() -> None:
+    framer = Framer(b"\n", stream=True, max_value_size=1)
+    framer.read_exactly(5, stream=False)
+    framer.receive_data(b"abcde")
+    with pytest.raises(FrameTooLarge):
+        framer.next_event()
+    assert framer.stream is True
