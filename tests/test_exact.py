@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import sanschat
 from sanschat import NEED_DATA, Data, EndOfStream, Frame, Framer, FrameTooLarge, LengthPrefix, MalformedFrame
 
 from .helpers import chunkings
@@ -279,6 +280,8 @@ def test_read_exactly_after_a_count_returns_to_none() -> None:
 )
 def test_bad_arguments_are_refused(count: object, trailer: object, error: type, message: str) -> None:
     framer = Framer(b"\r\n")
+    if sanschat.compiled and not isinstance(trailer, bytes):  # the compiled core words it itself
+        message = "str"
     with pytest.raises(error, match=message):
         framer.read_exactly(count, trailer)  # type: ignore[arg-type]
     assert framer.get_terminator() == b"\r\n"
@@ -384,7 +387,8 @@ def test_a_count_may_be_any_index_and_a_trailer_any_bytes_like() -> None:
 
 
 def test_stream_must_be_a_bool_or_none() -> None:
-    with pytest.raises(TypeError, match="stream must be a bool or None, not int"):
+    message = "stream must be a bool or None, not int" if not sanschat.compiled else "int"
+    with pytest.raises(TypeError, match=message):
         Framer(b"\n").read_exactly(3, stream=1)  # type: ignore[arg-type]
 
 
