@@ -179,11 +179,9 @@ def twisted_lines(kind: str, term: bytes) -> Case:
         disconnecting = False
 
     def run(chunks: Chunks) -> Result:
-        r = Receiver()
-        r.transport = Transport()
-        for chunk in chunks:
-            r.dataReceived(chunk)
-        return r.out
+        receiver = Receiver()
+        receiver.transport = Transport()
+        return _run_twisted(receiver, chunks)
 
     return run
 
@@ -730,13 +728,7 @@ def twisted_int32() -> Case:
             self.out: Result = []
             self.stringReceived = self.out.append  # type: ignore[assignment]
 
-    def run(chunks: Chunks) -> Result:
-        r = Receiver()
-        for chunk in chunks:
-            r.dataReceived(chunk)
-        return r.out
-
-    return run
+    return lambda chunks: _run_twisted(Receiver(), chunks)
 
 
 def asyncio_prefixed(chunks: Chunks) -> Result:

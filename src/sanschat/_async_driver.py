@@ -15,7 +15,7 @@ from typing import Any
 from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
 from ._handler import ConnectionInfo, Handler
 
-__all__ = ["Primitives", "Transport", "run_connection", "Connections", "Server"]
+__all__ = ["Primitives", "Transport", "run_connection", "Server"]
 
 log = logging.getLogger("sanschat")
 
@@ -111,42 +111,6 @@ async def run_connection(lib: Primitives, transport: Transport, driver: Driver, 
             driver.connection_lost()
 
 
-class Connections:
-    """A server's open connections, and its graceful shutdown."""
-
-    def __init__(self, lib: Primitives) -> None:
-        self.lib = lib
-        #: The drivers of the open connections.
-        self.drivers: set[Driver] = set()
-        self.closing = False
-        self._closed = lib.Event()
-
-    async def run(self, transport: Transport, driver: Driver, linger: float = 2.0) -> None:
-        """Run one connection, counted among the open ones."""
-        self.drivers.add(driver)
-        try:
-            await run_connection(self.lib, transport, driver, linger)
-        finally:
-            self.drivers.discard(driver)
-            if self.closing and not self.drivers:
-                self._closed.set()
-
-    async def shutdown(self, timeout: float, cancel_scope: Any) -> None:
-        """Ask every open connection to close once its answers are out
-        (``close_when_done``), wait up to ``timeout`` seconds, then cancel
-        ``cancel_scope`` (the server's). Close the listeners first."""
-        self.closing = True
-        if not self.drivers:
-            self._closed.set()
-        for driver in list(self.drivers):
-            driver.framer.close_when_done()
-            if driver.on_wake is not None:
-                driver.on_wake()
-        with self.lib.move_on_after(timeout):
-            await self._closed.wait()
-        cancel_scope.cancel()
-
-
 class Server:
     """What a binding's ``serve`` starts: its listeners, and a graceful
     :meth:`shutdown`. ``wrap(stream)`` gives a stream's Transport and
@@ -161,13 +125,11 @@ class Server:
         port_of: Callable[[Any], int],
     ) -> None:
         self.listeners = listeners
-        self._connections = Connections(lib)
+        #: The drivers of the open connections.
+        self.connections: set[Driver] = set()
+        self._closing = False
+        self._closed = lib.Event()
         self._lib, self._cancel_scope, self._wrap, self._port_of = lib, cancel_scope, wrap, port_of
-
-    @property
-    def connections(self) -> set[Driver]:
-        """The drivers of the open connections."""
-        return self._connections.drivers
 
     @property
     def port(self) -> int:
@@ -180,7 +142,16 @@ class Server:
         rest; ``serve`` returns."""
         for listener in self.listeners:
             await listener.aclose()
-        await self._connections.shutdown(timeout, self._cancel_scope)
+        self._closing = True
+        if not self.connections:
+            self._closed.set()
+        for driver in list(self.connections):
+            driver.framer.close_when_done()
+            if driver.on_wake is not None:
+                driver.on_wake()
+        with self._lib.move_on_after(timeout):
+            await self._closed.wait()
+        self._cancel_scope.cancel()
 
     async def serve(self, factory: Callable[[], Handler], task_status: Any) -> None:
         """Accept on every listener, a Handler from ``factory`` per client, until
@@ -212,4 +183,14 @@ class Server:
                 log.exception("handler factory failed; dropping the client")
                 await transport.close()
                 continue
-            group.start_soon(self._connections.run, transport, Driver(handler, info))
+            group.start_soon(self._run, transport, Driver(handler, info))
+
+    async def _run(self, transport: Transport, driver: Driver) -> None:
+        """Run one connection, counted among the open ones."""
+        self.connections.add(driver)
+        try:
+            await run_connection(self._lib, transport, driver, linger=2.0)
+        finally:
+            self.connections.discard(driver)
+            if self._closing and not self.connections:
+                self._closed.set()
