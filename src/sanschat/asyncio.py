@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from ._driver import CloseAction, Driver
+from ._callback import WRITE_CHUNK, CallbackBinding
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._handler import ConnectionInfo, Handler
@@ -47,7 +47,6 @@ __all__ = [
 
 log = logging.getLogger("sanschat.asyncio")
 
-_WRITE_CHUNK = 65536
 _READ_SIZE = 65536
 
 
@@ -113,7 +112,7 @@ class FramerProtocol(asyncio.BufferedProtocol):
             return
         framer = self.framer
         while not self._write_paused:
-            data = framer.data_to_send(_WRITE_CHUNK)
+            data = framer.data_to_send(WRITE_CHUNK)
             if not data:
                 break
             transport.write(data)  # may call pause_writing() right away
@@ -166,7 +165,7 @@ class FramerProtocol(asyncio.BufferedProtocol):
         await asyncio.shield(self._closed)
 
 
-class HandlerProtocol(asyncio.BufferedProtocol):
+class HandlerProtocol(CallbackBinding, asyncio.BufferedProtocol):
     """Runs a :class:`~sanschat.Handler` for one connection on a
     :class:`~sanschat.Driver`; this class only moves bytes.
 
@@ -179,106 +178,56 @@ class HandlerProtocol(asyncio.BufferedProtocol):
     """
 
     def __init__(self, handler: Handler, *, linger: float = 2.0) -> None:
-        self.handler = handler
-        self.linger = linger
-        self.driver = Driver(handler, on_wake=self._schedule_update)
+        loop = asyncio.get_running_loop()
+        super().__init__(handler, linger, loop.call_later, self._schedule_update)
         self.transport: asyncio.Transport | None = None
-        self._write_paused = False
-        self._reading = True
         self._update_scheduled = False
-        self._lingering: asyncio.TimerHandle | None = None
         self._view = _shared_read_buffer()
-        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closed: asyncio.Future[None] = loop.create_future()
         self._drained: asyncio.Future[None] | None = None
-
-    @property
-    def framer(self) -> Framer:
-        """The connection's Framer (the Handler's, once connected)."""
-        return self.driver.framer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         tls = transport.get_extra_info("ssl_object")
-        self.driver.info = ConnectionInfo(
-            transport.get_extra_info("peername"), transport.get_extra_info("sockname"), tls
-        )
-        self.driver.start()
-        self._update()
+        peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        self._connected(self.transport, ConnectionInfo(peer, local, tls))  # type: ignore[arg-type]
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self._lingering is None:
-            self.driver.data_received(self._view[:nbytes])
-            self._update()
+        self.driver.data_received(self._view[:nbytes])  # (dropped and counted once closing)
+        self._update()
 
     def eof_received(self) -> bool:
-        if self._lingering is not None:
-            return False  # the peer ended too: close now
-        self.driver.eof_received()
-        self._update()
+        self._eof_received()
         return True  # keep the transport open for what we still have to send
 
     def pause_writing(self) -> None:
         self._write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        self._update()
+        self._resume_writing()
 
     def _schedule_update(self) -> None:
         if not self._update_scheduled:
             self._update_scheduled = True
-            asyncio.get_running_loop().call_soon(self._update)
+            asyncio.get_running_loop().call_soon(self._scheduled_update)
+
+    def _scheduled_update(self) -> None:
+        self._update_scheduled = False
+        self._update()
 
     def _update(self) -> None:
-        """Do what the driver says now: write, pause or resume reading, close."""
-        self._update_scheduled = False
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        driver = self.driver
-        while not self._write_paused and driver.wants_write:
-            transport.write(driver.data_to_send(_WRITE_CHUNK))  # may pause_writing()
-            if transport.is_closing():
-                return  # a failed send closed it: connection_lost follows
-        if self._drained is not None and not self._write_paused and not driver.wants_write:
-            self._drained.set_result(None)
-            self._drained = None
-        action = driver.close_action
-        if action is CloseAction.ABORT:
-            transport.abort()
-            return
-        if action is CloseAction.CLOSE:
-            if self._lingering is None:
-                self._close_cleanly(transport)
-            return
-        if driver.wants_read != self._reading:
-            self._reading = not self._reading
-            if self._reading:
-                transport.resume_reading()
-            else:
-                transport.pause_reading()
-
-    def _close_cleanly(self, transport: asyncio.Transport) -> None:
-        """Send our end of stream, then drop what the peer still sends until its
-        own end (or ``linger`` seconds), so no reset can destroy our answers."""
-        if self.driver.input_ended or not transport.can_write_eof():
-            transport.close()  # flushes the transport's buffer first
-            return
-        transport.write_eof()
-        if not self._reading:
-            self._reading = True
-            transport.resume_reading()
-        self._lingering = asyncio.get_running_loop().call_later(self.linger, transport.close)
+        super()._update()
+        drained, transport = self._drained, self.transport
+        if drained is not None and transport is not None and not transport.is_closing():
+            if not self._write_paused and not self.driver.wants_write:
+                self._drained = None
+                drained.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._lingering is not None:
-            self._lingering.cancel()
-        if exc is not None:
-            self.driver.transport_failed(exc)
-        self.driver.connection_lost()
+        self._lost(exc)
         if not self._closed.done():
             self._closed.set_result(None)
         if self._drained is not None:
@@ -299,16 +248,6 @@ class HandlerProtocol(asyncio.BufferedProtocol):
     async def wait_closed(self) -> None:
         """Wait until the connection is closed."""
         await asyncio.shield(self._closed)
-
-    def close_when_done(self) -> None:
-        """Close once the output queued so far is sent (for a graceful shutdown)."""
-        self.framer.close_when_done()
-        self._schedule_update()
-
-    def abort(self) -> None:
-        """Close at once, dropping unsent output."""
-        if self.transport is not None and not self._closed.done():
-            self.transport.abort()
 
 
 _buffers = threading.local()

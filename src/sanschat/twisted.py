@@ -17,7 +17,7 @@ connection has closed. Needs Twisted (``pip install 'sanschat[twisted]'``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 try:
     from twisted.internet import defer, error, interfaces, protocol
@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "sanschat.twisted needs Twisted, which is an extra: pip install 'sanschat[twisted]'"
     ) from exc
 
-from ._driver import CloseAction, Driver
+from ._callback import CallbackBinding
 from ._handler import ConnectionInfo, Handler
 
 __all__ = ["HandlerProtocol", "HandlerFactory", "serve", "shutdown"]
@@ -42,14 +42,11 @@ def _reactor() -> Any:
 
 
 @implementer(interfaces.IHalfCloseableProtocol, interfaces.IPushProducer)
-class HandlerProtocol(protocol.Protocol):
+class HandlerProtocol(CallbackBinding, protocol.Protocol):
     """One connection: bytes between the transport and ``handler``'s Driver."""
 
     def __init__(self, handler: Handler, *, linger: float = 2.0) -> None:
-        self.driver = Driver(handler, on_wake=self._update)
-        self.linger = linger
-        self._write_paused = self._read_paused = False
-        self._lingering: Any = None
+        super().__init__(handler, linger, lambda delay, callback: _reactor().callLater(delay, callback))
         #: Fires (with None) once the connection is closed.
         self.closed: defer.Deferred[None] = defer.Deferred()
 
@@ -57,65 +54,47 @@ class HandlerProtocol(protocol.Protocol):
         transport: Any = self.transport
         peer, host = transport.getPeer(), transport.getHost()
         tls = transport if interfaces.ISSLTransport.providedBy(transport) else None
-        self.driver.info = ConnectionInfo((peer.host, peer.port), (host.host, host.port), tls)
+        info = ConnectionInfo((peer.host, peer.port), (host.host, host.port), tls)
         transport.registerProducer(self, True)
-        self.driver.start()
-        self._update()
+        self._connected(_Transport(transport), info)
 
     def dataReceived(self, data: bytes) -> None:
-        self.driver.data_received(data)  # (dropped and counted once closing)
-        self._update()
+        self._received(data)
 
     def readConnectionLost(self) -> None:
-        if self._lingering is not None:  # the peer ended too: close now
-            cast(Any, self.transport).loseConnection()
-            return
-        self.driver.eof_received()
-        self._update()
+        self._eof_received()
 
     def writeConnectionLost(self) -> None:
         pass
 
     def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
-        if self._lingering is not None and self._lingering.active():
-            self._lingering.cancel()
-        if not reason.check(error.ConnectionDone):
-            self.driver.transport_failed(reason.value)
-        self.driver.connection_lost()
-        if isinstance(self.factory, HandlerFactory):
-            self.factory.connections.discard(self)
+        self._lost(None if reason.check(error.ConnectionDone) else reason.value)
         self.closed.callback(None)
 
-    def pauseProducing(self) -> None:  # the transport's buffer is full
-        self._write_paused = True
-
-    def resumeProducing(self) -> None:
-        self._write_paused = False
-        self._update()
+    pauseProducing = CallbackBinding._pause_writing  # the transport's buffer is full
+    resumeProducing = CallbackBinding._resume_writing
 
     def stopProducing(self) -> None:
         pass
 
-    def _update(self) -> None:
-        """Do what the driver says now: write, pause or resume reading, close."""
-        driver, transport = self.driver, cast(Any, self.transport)
-        if transport is None or self._lingering is not None:
-            return
-        while not self._write_paused and driver.wants_write:
-            transport.write(driver.data_to_send(65536))  # may call pauseProducing()
-        action = driver.close_action
-        if action is CloseAction.ABORT:
-            transport.abortConnection()
-        elif action is CloseAction.CLOSE and driver.input_ended:
-            transport.loseConnection()  # after what is buffered
-        elif action is CloseAction.CLOSE:  # our end of stream; drop what the peer sends until its own
-            transport.loseWriteConnection()
-            if self._read_paused:  # drain the peer, so that no reset destroys the answers
-                transport.resumeProducing()
-            self._lingering = _reactor().callLater(self.linger, transport.loseConnection)
-        elif driver.wants_read == self._read_paused:
-            self._read_paused = not self._read_paused
-            (transport.pauseProducing if self._read_paused else transport.resumeProducing)()
+
+class _Transport:
+    """A Twisted transport under the names the shared policy uses."""
+
+    def __init__(self, transport: Any) -> None:
+        self.twisted = transport
+        self.write = transport.write
+        self.pause_reading = transport.pauseProducing
+        self.resume_reading = transport.resumeProducing
+        self.write_eof = transport.loseWriteConnection
+        self.close = transport.loseConnection
+        self.abort = transport.abortConnection
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def is_closing(self) -> bool:
+        return bool(self.twisted.disconnecting)
 
 
 class HandlerFactory(protocol.Factory):
@@ -130,6 +109,7 @@ class HandlerFactory(protocol.Factory):
         connection = HandlerProtocol(self.handler_factory())
         connection.factory = self
         self.connections.add(connection)
+        connection.closed.addCallback(lambda _: self.connections.discard(connection))
         return connection
 
     def shutdown(self, timeout: float = 10.0) -> defer.Deferred[Any]:
@@ -137,15 +117,14 @@ class HandlerFactory(protocol.Factory):
         after ``timeout`` seconds. The Deferred fires when all are closed."""
         connections = list(self.connections)
         for connection in connections:
-            connection.driver.framer.close_when_done()
-            connection._update()
+            connection.close_when_done()
         cutting = _reactor().callLater(timeout, self._abort_all)
         all_closed = defer.DeferredList([connection.closed for connection in connections])
         return all_closed.addBoth(lambda result: cutting.cancel() if cutting.active() else None)
 
     def _abort_all(self) -> None:
         for connection in list(self.connections):
-            cast(Any, connection.transport).abortConnection()
+            connection.abort()
 
 
 def serve(factory: Callable[[], Handler], port: int = 0, interface: str = "127.0.0.1") -> Any:
