@@ -28,6 +28,7 @@ from typing import Any
 from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
+from ._sockets import half_close, receive, send
 
 __all__ = ["Loop", "Connection", "Listener", "Timer"]
 
@@ -85,44 +86,10 @@ class Connection:
 
     def _on_ready(self, mask: int) -> None:
         if mask & _READ:
-            self._read()
-        if mask & _WRITE and not self.closed:
-            self._write()
+            receive(self.sock, self.driver, self.loop.recv_size)  # (dropped and counted once closing)
+        if mask & _WRITE:
+            send(self.sock, self.driver)
         self._update()
-
-    def _read(self) -> None:
-        try:
-            data = self.sock.recv(self.loop.recv_size)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as error:  # reset by the peer, and the like
-            self.driver.transport_failed(error)
-            return
-        if self._linger is not None:  # closing: drop what the peer still sends
-            if not data:
-                self._finish()
-            return
-        if data:
-            self.driver.data_received(data)
-        else:
-            self.driver.eof_received()
-
-    def _write(self) -> None:
-        driver = self.driver
-        while True:
-            chunk = driver.peek_output()
-            if not chunk:
-                return
-            try:
-                sent = self.sock.send(chunk)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as error:
-                driver.transport_failed(error)
-                return
-            driver.consume_output(sent)
-            if sent < len(chunk):
-                return  # the socket is full: wait until it is writable
 
     def _update(self) -> None:
         """Do what the driver says now: close, or ask the selector for the right events."""
@@ -130,18 +97,17 @@ class Connection:
             return
         driver = self.driver
         action = driver.close_action
-        if action is CloseAction.ABORT:
+        if action is CloseAction.ABORT or (action is CloseAction.CLOSE and driver.input_ended):
             self._finish()
             return
         if action is CloseAction.CLOSE and self._linger is None:
-            self._start_linger()
-            if self.closed:
-                return
-        mask = 0
-        if self._linger is not None or driver.wants_read:
-            mask |= _READ
-        if self._linger is None and driver.wants_write:
-            mask |= _WRITE
+            # Everything is sent: send our end of stream, then read and drop
+            # what the peer still sends until its own (or ``Loop.linger``
+            # seconds), so that the kernel does not answer it with a reset
+            # that could destroy our answers.
+            half_close(self.sock)
+            self._linger = self.loop.call_later(self.loop.linger, self._finish)
+        mask = (_READ if driver.wants_read else 0) | (_WRITE if driver.wants_write else 0)
         if mask == self._mask:
             return
         selector = self.loop.selector
@@ -154,20 +120,6 @@ class Connection:
         self._mask = mask
 
     # ------------------------------------------------------------- closing
-
-    def _start_linger(self) -> None:
-        """Everything is sent: send our end of stream, then drop what the peer
-        still sends until its own end (or ``Loop.linger`` seconds), so that the
-        kernel does not answer it with a reset that could destroy our answers."""
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            self._finish()
-            return
-        if self.driver.input_ended and self.driver.close_reason is None:
-            self._finish()  # the peer has closed its side already
-            return
-        self._linger = self.loop.call_later(self.loop.linger, self._finish)
 
     def close(self) -> None:
         """Close now, dropping unsent output (see ``close_when_done`` for a flush)."""

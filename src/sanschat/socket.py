@@ -12,7 +12,8 @@ holding ``server.lock``, so callbacks never overlap, even across connections;
 a Handler written for an event loop (one pushing to other connections, say)
 needs no change. Code in other threads that touches a Handler or its Framer
 must hold ``server.lock`` too; a push made so is sent within ``POLL`` seconds.
-Socket I/O runs outside the lock, in parallel. Under gevent's monkey-patching
+Connection threads wait for their sockets outside the lock, in parallel; the
+socket calls themselves never block, so holding the lock for them is short. Under gevent's monkey-patching
 (threads, sockets and ``select`` patched) this module works unchanged.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import select
 import socket
 import socketserver
@@ -32,6 +34,7 @@ from ._driver import CloseAction, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
+from ._sockets import half_close, receive, send
 from ._terminators import Terminator
 
 __all__ = ["FramedSocket", "connect", "Server", "serve", "POLL"]
@@ -39,9 +42,11 @@ __all__ = ["FramedSocket", "connect", "Server", "serve", "POLL"]
 #: Seconds a connection thread waits on its socket before it looks at
 #: requests from other threads (a push, a shutdown).
 POLL = 0.05
+#: Seconds a cleanly closing connection waits for the peer's end of stream.
+LINGER = 2.0
 
 
-class FramedSocket:
+class FramedSocket(contextlib.AbstractContextManager["FramedSocket"]):
     """A blocking socket framed by ``framer`` (which carries both directions)."""
 
     def __init__(self, sock: socket.socket, framer: Framer) -> None:
@@ -64,10 +69,8 @@ class FramedSocket:
             if left is not None and left <= 0:
                 raise TimeoutError(f"no complete event within {timeout} s")
             self.sock.settimeout(left)
-            try:
+            with contextlib.suppress(TimeoutError):  # the deadline check says it
                 self.framer.receive_data(self.sock.recv(65536))
-            except TimeoutError:
-                continue  # the deadline check says it
         return cast(InputEvent, event)
 
     def __iter__(self) -> Iterator[InputEvent]:
@@ -78,9 +81,6 @@ class FramedSocket:
 
     def close(self) -> None:
         self.sock.close()
-
-    def __enter__(self) -> FramedSocket:
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -105,7 +105,6 @@ class Server(socketserver.ThreadingTCPServer):
         #: Held by every Handler callback of this server (see the module's notes).
         self.lock = threading.RLock()
         self.connections: set[Driver] = set()
-        self._aborting = threading.Event()
 
     @property
     def port(self) -> int:
@@ -119,13 +118,15 @@ class Server(socketserver.ThreadingTCPServer):
         (``close_when_done``); after ``timeout`` seconds the rest are cut."""
         super().shutdown()  # serve_forever returns
         self.server_close()
+        deadline = time.monotonic() + timeout
         with self.lock:
             for driver in self.connections:
                 driver.framer.close_when_done()
-        deadline = time.monotonic() + timeout
         while self.connections:
             if time.monotonic() > deadline:
-                self._aborting.set()
+                with self.lock:
+                    for driver in self.connections:
+                        driver.transport_failed(TimeoutError(f"still open {timeout} s after shutdown"))
             time.sleep(POLL)
 
 
@@ -148,35 +149,24 @@ class _Connection(socketserver.BaseRequestHandler):
                 driver.connection_lost()
 
     def _run(self, sock: socket.socket, driver: Driver, lock: threading.RLock) -> None:
-        sock.setblocking(False)
-        while not self.server._aborting.is_set():
+        sock.setblocking(False)  # so the I/O under the lock never waits
+        linger_end = math.inf
+        while time.monotonic() < linger_end:
             with lock:
-                action, reading, view = driver.close_action, driver.wants_read, driver.peek_output()
-            if action is not CloseAction.NONE:
-                break
-            ready, writable, _ = select.select([sock] if reading else [], [sock] if view else [], [], POLL)
-            sent, data, failed = 0, None, None
-            try:
-                sent = sock.send(view) if writable else 0
-                data = sock.recv(65536) if ready else None
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError as error:
-                failed = error
+                action, reading, writing = driver.close_action, driver.wants_read, driver.wants_write
+            if action is CloseAction.ABORT or (action is CloseAction.CLOSE and driver.input_ended):
+                return
+            if action is CloseAction.CLOSE and linger_end == math.inf:
+                half_close(sock)  # then drop what the peer sends until its own end (see sanschat.select)
+                linger_end = time.monotonic() + LINGER
+            readable, writable, _ = select.select(
+                [sock] if reading else [], [sock] if writing else [], [], POLL
+            )
             with lock:
-                driver.consume_output(sent)  # first: these bytes went out
-                if failed is not None:
-                    return driver.transport_failed(failed)
-                if data is not None:
-                    driver.data_received(data) if data else driver.eof_received()
-        if action is CloseAction.CLOSE and not driver.input_ended and not self.server._aborting.is_set():
-            with contextlib.suppress(OSError):  # our end of stream; drop what the peer sends until its own
-                sock.shutdown(socket.SHUT_WR)
-                end = time.monotonic() + 2.0
-                while time.monotonic() < end and (
-                    not select.select([sock], [], [], POLL)[0] or sock.recv(65536)
-                ):
-                    pass
+                if writable:
+                    send(sock, driver)
+                if readable:
+                    receive(sock, driver)
 
 
 def serve(factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0) -> Server:
