@@ -13,8 +13,9 @@ a Handler written for an event loop (one pushing to other connections, say)
 needs no change. Code in other threads that touches a Handler or its Framer
 must hold ``server.lock`` too; a push made so is sent within ``POLL`` seconds.
 Connection threads wait for their sockets outside the lock, in parallel; the
-socket calls themselves never block, so holding the lock for them is short. Under gevent's monkey-patching
-(threads, sockets and ``select`` patched) this module works unchanged.
+socket calls themselves never block, so the lock is held briefly. Under
+gevent's monkey-patching (threads, sockets and ``select`` patched) this module
+works unchanged.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ class _Connection(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         server, sock, lock = self.server, self.request, self.server.lock
+        sock.setblocking(False)  # so that the I/O under the lock never waits
         with lock:
             driver = Driver(server.factory(), ConnectionInfo(sock.getpeername(), sock.getsockname()))
             server.connections.add(driver)
@@ -149,7 +151,6 @@ class _Connection(socketserver.BaseRequestHandler):
                 driver.connection_lost()
 
     def _run(self, sock: socket.socket, driver: Driver, lock: threading.RLock) -> None:
-        sock.setblocking(False)  # so the I/O under the lock never waits
         linger_end = math.inf
         while time.monotonic() < linger_end:
             with lock:
