@@ -101,8 +101,8 @@ async def run_connection(lib: Primitives, transport: Transport, driver: Driver, 
             with lib.move_on_after(linger):
                 try:
                     await transport.send_eof()
-                    while await transport.receive():
-                        pass
+                    while data := await transport.receive():
+                        driver.data_received(data)  # dropped and counted, as under every binding
                 except lib.broken:
                     pass
     finally:
