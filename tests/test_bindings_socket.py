@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from sanschat import Data, EndOfStream, Frame, Handler
-from sanschat.socket import POLL, FramedSocket, Server, connect, serve
+from sanschat.socket import FramedSocket, Server, connect, serve
 
 
 class Echo(Handler):
@@ -69,7 +69,7 @@ def test_a_push_from_another_thread_under_the_server_lock_is_sent(server: Server
         thread = threading.Thread(target=announce)
         thread.start()
         thread.join()
-        assert client.next_event(timeout=30 + POLL) == Frame(b"from another thread")
+        assert client.next_event(timeout=30) == Frame(b"from another thread")
 
 
 def test_framed_socket_wraps_any_connected_socket(server: Server) -> None:

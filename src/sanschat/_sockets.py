@@ -1,6 +1,7 @@
-"""Bytes between a non-blocking socket and a :class:`~sanschat.Driver`: the
-moving that the select binding and the thread-per-connection server share.
-Neither function blocks; a broken socket aborts the connection with its error.
+"""Socket calls for a :class:`~sanschat.Driver`'s connection, shared by the
+select binding and the thread-per-connection server. None of them raises:
+a broken socket aborts the connection with its error, or says so at its next
+call.
 """
 
 from __future__ import annotations
@@ -44,5 +45,13 @@ def half_close(sock: socket.socket) -> None:
     """Send our end of stream; a socket already broken says so at its next recv."""
     try:
         sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def shut_down(sock: socket.socket) -> None:
+    """End both directions now: a thread blocked on ``sock`` returns."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass

@@ -3,27 +3,25 @@ thread-per-connection server that runs an unmodified Handler.
 
 - :class:`FramedSocket` (or :func:`connect`): ``send``, ``next_event(timeout)``
   and iteration over a blocking socket. Use one from one thread at a time.
-- :func:`serve` starts a :class:`Server` (a ``socketserver.ThreadingTCPServer``):
-  a thread per connection moves its bytes through a :class:`~sanschat.Driver`,
-  so the connection keeps the Handler contract of every binding.
+- :func:`serve` starts a :class:`Server` (a ``socketserver.ThreadingTCPServer``).
+  Each connection has a thread that reads and one that writes, both in plain
+  blocking calls, so neither direction waits for the other; its bytes go
+  through a :class:`~sanschat.Driver`, so it keeps the Handler contract of
+  every binding.
 
 Thread safety, plainly: every Handler callback of one server runs while
 holding ``server.lock``, so callbacks never overlap, even across connections;
 a Handler written for an event loop (one pushing to other connections, say)
 needs no change. Code in other threads that touches a Handler or its Framer
-must hold ``server.lock`` too; a push made so is sent within ``POLL`` seconds.
-Connection threads wait for their sockets outside the lock, in parallel; the
-socket calls themselves never block, so the lock is held briefly. Under
-gevent's monkey-patching (threads, sockets and ``select`` patched) this module
-works unchanged.
+must hold ``server.lock`` too; what it pushes is sent at once. Socket calls
+run outside the lock, in parallel. Under gevent's monkey-patching (threads
+and sockets patched) this module works unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import select
 import socket
 import socketserver
 import threading
@@ -35,14 +33,11 @@ from ._driver import CloseAction, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
-from ._sockets import half_close, receive, send
+from ._sockets import half_close, shut_down
 from ._terminators import Terminator
 
-__all__ = ["FramedSocket", "connect", "Server", "serve", "POLL"]
+__all__ = ["FramedSocket", "connect", "Server", "serve"]
 
-#: Seconds a connection thread waits on its socket before it looks at
-#: requests from other threads (a push, a shutdown).
-POLL = 0.05
 #: Seconds a cleanly closing connection waits for the peer's end of stream.
 LINGER = 2.0
 
@@ -95,8 +90,8 @@ def connect(
 
 
 class Server(socketserver.ThreadingTCPServer):
-    """A TCP server running a Handler from ``factory`` per connection, each in
-    a thread of its own (``socketserver``); see :func:`serve`."""
+    """A TCP server running a Handler from ``factory`` per connection, each
+    connection with a thread that reads and one that writes; see :func:`serve`."""
 
     daemon_threads = True
 
@@ -105,7 +100,9 @@ class Server(socketserver.ThreadingTCPServer):
         self.factory = factory
         #: Held by every Handler callback of this server (see the module's notes).
         self.lock = threading.RLock()
-        self.connections: set[Driver] = set()
+        #: The open connections, by their Drivers.
+        self.connections: dict[Driver, _Connection] = {}
+        self._changed = threading.Condition(self.lock)  # a connection ended
 
     @property
     def port(self) -> int:
@@ -119,55 +116,89 @@ class Server(socketserver.ThreadingTCPServer):
         (``close_when_done``); after ``timeout`` seconds the rest are cut."""
         super().shutdown()  # serve_forever returns
         self.server_close()
-        deadline = time.monotonic() + timeout
         with self.lock:
             for driver in self.connections:
-                driver.framer.close_when_done()
-        while self.connections:
-            if time.monotonic() > deadline:
-                with self.lock:
-                    for driver in self.connections:
-                        driver.transport_failed(TimeoutError(f"still open {timeout} s after shutdown"))
-            time.sleep(POLL)
+                driver.framer.close_when_done()  # (wakes its writer)
+            if not self._changed.wait_for(lambda: not self.connections, timeout):
+                for connection in self.connections.values():
+                    connection.abort(TimeoutError(f"still open {timeout} s after shutdown"))
+                self._changed.wait_for(lambda: not self.connections)
 
 
 class _Connection(socketserver.BaseRequestHandler):
-    """One connection's thread: its bytes through a Driver, its callbacks under the lock."""
+    """One connection: this thread reads, a second one writes (so neither
+    direction waits for the other); every driver call holds the server's lock."""
 
     server: Server
 
     def handle(self) -> None:
-        server, sock, lock = self.server, self.request, self.server.lock
-        sock.setblocking(False)  # so that the I/O under the lock never waits
-        with lock:
-            driver = Driver(server.factory(), ConnectionInfo(sock.getpeername(), sock.getsockname()))
-            server.connections.add(driver)
-            driver.start()
+        server, sock = self.server, self.request
+        self.changed = changed = threading.Condition(server.lock)  # the driver's answers may differ
+        with changed:
+            info = ConnectionInfo(sock.getpeername(), sock.getsockname())
+            self.driver = Driver(server.factory(), info, on_wake=changed.notify_all)
+            server.connections[self.driver] = self
+            self.driver.start()
+        writer = threading.Thread(target=self._write, daemon=True)
+        writer.start()
         try:
-            self._run(sock, driver, lock)
+            self._read()
         finally:
-            with lock:
-                server.connections.discard(driver)
-                driver.connection_lost()
+            writer.join()
+            with changed:
+                del server.connections[self.driver]
+                self.driver.connection_lost()
+                server._changed.notify_all()
 
-    def _run(self, sock: socket.socket, driver: Driver, lock: threading.RLock) -> None:
-        linger_end = math.inf
-        while time.monotonic() < linger_end:
-            with lock:
-                action, reading, writing = driver.close_action, driver.wants_read, driver.wants_write
-            if action is CloseAction.ABORT or (action is CloseAction.CLOSE and driver.input_ended):
-                return
-            if action is CloseAction.CLOSE and linger_end == math.inf:
-                half_close(sock)  # then drop what the peer sends until its own end (see sanschat.select)
-                linger_end = time.monotonic() + LINGER
-            readable, writable, _ = select.select(
-                [sock] if reading else [], [sock] if writing else [], [], POLL
-            )
-            with lock:
-                if writable:
-                    send(sock, driver)
-                if readable:
-                    receive(sock, driver)
+    def abort(self, error: BaseException) -> None:
+        """Cut the connection (holding the lock): both of its threads end."""
+        self.driver.transport_failed(error)
+        self.changed.notify_all()
+        shut_down(self.request)
+
+    def _call(self, method: Callable[..., object], *args: Any) -> None:
+        with self.changed:
+            method(*args)
+            self.changed.notify_all()
+
+    def _read(self) -> None:
+        driver, sock = self.driver, self.request
+        while True:
+            with self.changed:
+                self.changed.wait_for(lambda: driver.wants_read or driver.input_ended)
+                if driver.input_ended:
+                    return
+            try:
+                data = sock.recv(65536)
+            except OSError as error:  # reset by the peer, and the like
+                self._call(driver.transport_failed, error)
+                continue
+            if data:
+                self._call(driver.data_received, data)
+            else:
+                self._call(driver.eof_received)
+
+    def _write(self) -> None:
+        driver, sock = self.driver, self.request
+        while True:
+            with self.changed:
+                self.changed.wait_for(
+                    lambda: driver.wants_write or driver.close_action is not CloseAction.NONE
+                )
+                data, action = driver.data_to_send(65536), driver.close_action
+                self.changed.notify_all()  # output taken: input held for it may go on
+            if data:
+                try:
+                    sock.sendall(data)
+                except OSError as error:
+                    self._call(driver.transport_failed, error)
+            elif action is not CloseAction.NONE:
+                break
+        if action is CloseAction.CLOSE:
+            half_close(sock)  # then drop what the peer sends until its own end (see sanschat.select)
+            with self.changed:
+                self.changed.wait_for(lambda: driver.input_ended, LINGER)
+        shut_down(sock)  # wakes the reader
 
 
 def serve(factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0) -> Server:
@@ -175,5 +206,8 @@ def serve(factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0
     with a Handler from ``factory`` per connection, in a background thread;
     returns at once. ``server.shutdown(timeout)`` stops it."""
     server = Server(factory, host, port)
-    threading.Thread(target=server.serve_forever, args=(POLL,), daemon=True).start()
+    accepting = threading.Thread(
+        target=server.serve_forever, args=(0.05,), daemon=True
+    )  # 0.05: shutdown's delay
+    accepting.start()
     return server
