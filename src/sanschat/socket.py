@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
-from ._driver import CloseAction, Driver
+from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
@@ -40,6 +40,8 @@ __all__ = ["FramedSocket", "connect", "Server", "serve"]
 
 #: Seconds a cleanly closing connection waits for the peer's end of stream.
 LINGER = 2.0
+
+log = logging.getLogger("sanschat")
 
 
 class FramedSocket(contextlib.AbstractContextManager["FramedSocket"]):
@@ -94,6 +96,7 @@ class Server(socketserver.ThreadingTCPServer):
     connection with a thread that reads and one that writes; see :func:`serve`."""
 
     daemon_threads = True
+    request_queue_size = 1024  # (socketserver's 5 turns clients away in a burst)
 
     def __init__(self, factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__((host, port), _Connection)
@@ -108,8 +111,18 @@ class Server(socketserver.ThreadingTCPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
+    def get_request(self) -> tuple[Any, Any]:
+        try:
+            return super().get_request()
+        except BlockingIOError:
+            raise
+        except OSError as error:  # out of descriptors, and the like: do not spin on it
+            log.warning("accept failed: %s; retrying in %.1f s", error, ACCEPT_BACKOFF)
+            time.sleep(ACCEPT_BACKOFF)
+            raise
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        logging.getLogger("sanschat").exception("no handler for %s; dropping the client", client_address)
+        log.exception("no handler for %s; dropping the client", client_address)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting; each connection closes once its answers are out
@@ -168,8 +181,8 @@ class _Connection(socketserver.BaseRequestHandler):
                 self.changed.wait_for(lambda: driver.wants_read or driver.input_ended)
                 if driver.input_ended:
                     return
-            try:
-                data = sock.recv(65536)
+            try:  # wait with a 1-byte buffer, so that an idle connection holds no 64 KiB one
+                data = sock.recv(1, socket.MSG_PEEK) and sock.recv(65536)
             except OSError as error:  # reset by the peer, and the like
                 self._call(driver.transport_failed, error)
                 continue

@@ -1,0 +1,192 @@
+"""Every binding's server, started the same way for the tests: a context
+manager taking a Handler factory and yielding a ``Served`` (its address, and a
+graceful ``shutdown(timeout)`` that begins the stop and returns at once). The
+conformance checker and the load tests both use these, so every binding faces
+the same scenarios and the same traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anyio.from_thread
+import trio
+
+import sanschat.anyio
+import sanschat.asyncio
+import sanschat.socket
+import sanschat.trio
+import sanschat.twisted
+from sanschat import Handler
+from sanschat.select import Loop
+from sanschat.testing import Peer, Serve, Served, TcpPeer, memory_server
+
+Factory = Callable[[], Handler]
+
+
+class _Tcp:
+    """A Served over TCP: ``stop(timeout)`` shuts the server down gracefully."""
+
+    def __init__(self, address: tuple[str, int], stop: Callable[[float], None]) -> None:
+        self.address = address
+        self._stop = stop
+
+    def connect(self) -> Peer:
+        return TcpPeer(self.address)
+
+    def shutdown(self, timeout: float) -> None:
+        self._stop(timeout)
+
+
+@contextmanager
+def select_server(factory: Factory) -> Iterator[Served]:
+    loop = Loop()
+    listener = loop.listen(factory, "127.0.0.1", 0)
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    try:
+        yield _Tcp(listener.address, lambda timeout: loop.call_soon_threadsafe(loop.shutdown, timeout))
+    finally:
+        loop.call_soon_threadsafe(loop.shutdown, 0.0)
+        thread.join()  # run() returns once every connection has closed
+        loop.close()
+
+
+@contextmanager
+def asyncio_server(factory: Factory) -> Iterator[Served]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    server = asyncio.run_coroutine_threadsafe(sanschat.asyncio.serve(factory), loop).result()
+    stopping: list[concurrent.futures.Future[None]] = []
+
+    def shutdown(timeout: float) -> None:
+        stopping.append(asyncio.run_coroutine_threadsafe(sanschat.asyncio.shutdown(server, timeout), loop))
+
+    try:
+        yield _Tcp(server.sockets[0].getsockname(), shutdown)
+    finally:
+        if not stopping:
+            shutdown(0.0)
+        stopping[0].result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+@contextmanager
+def trio_server(factory: Factory) -> Iterator[Served]:
+    started: queue.Queue[Any] = queue.Queue()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(sanschat.trio.serve, factory)
+            started.put((server, nursery, trio.lowlevel.current_trio_token()))
+
+    thread = threading.Thread(target=trio.run, args=(main,))
+    thread.start()
+    server, nursery, token = started.get(timeout=30)
+    stopping = False
+
+    def shutdown(timeout: float) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            trio.from_thread.run_sync(nursery.start_soon, server.shutdown, timeout, trio_token=token)
+
+    try:
+        yield _Tcp(("127.0.0.1", server.port), shutdown)
+    finally:
+        shutdown(0.0)
+        thread.join()  # serve returns once every connection has closed
+
+
+@contextmanager
+def socket_server(factory: Factory) -> Iterator[Served]:
+    server = sanschat.socket.serve(factory)
+    stopping: list[threading.Thread] = []
+
+    def shutdown(timeout: float) -> None:  # begins the stop and returns at once
+        if not stopping:
+            stopping.append(threading.Thread(target=server.shutdown, args=(timeout,)))
+            stopping[0].start()
+
+    try:
+        yield _Tcp(("127.0.0.1", server.port), shutdown)
+    finally:
+        shutdown(0.0)
+        stopping[0].join()  # shutdown returns once every connection thread has ended
+
+
+def running_reactor() -> Any:
+    """Twisted's reactor, running in a thread of its own for the whole session
+    (a reactor cannot be started twice in one process)."""
+    reactor: Any = sanschat.twisted._reactor()
+    if not getattr(running_reactor, "started", False):
+        threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True).start()
+        running_reactor.started = True  # type: ignore[attr-defined]
+    return reactor
+
+
+@contextmanager
+def twisted_server(factory: Factory) -> Iterator[Served]:
+    from twisted.internet.threads import blockingCallFromThread
+
+    reactor = running_reactor()
+    port = blockingCallFromThread(reactor, sanschat.twisted.serve, factory)
+    closed = threading.Event()
+    stopping: list[bool] = []
+
+    def shutdown(timeout: float) -> None:  # begins the stop and returns at once
+        if not stopping:
+            stopping.append(True)
+            reactor.callFromThread(
+                lambda: sanschat.twisted.shutdown(port, timeout).addBoth(lambda _: closed.set())
+            )
+
+    try:
+        yield _Tcp(("127.0.0.1", port.getHost().port), shutdown)
+    finally:
+        shutdown(0.0)
+        assert closed.wait(60), "the Twisted server did not close its connections"
+
+
+def anyio_server(backend: str) -> Serve:
+    @contextmanager
+    def serve(factory: Factory) -> Iterator[Served]:
+        with anyio.from_thread.start_blocking_portal(backend) as portal:
+            serving, server = portal.start_task(sanschat.anyio.serve, factory)
+            stopping: list[concurrent.futures.Future[None]] = []
+
+            def shutdown(timeout: float) -> None:
+                if not stopping:
+                    stopping.append(portal.start_task_soon(server.shutdown, timeout))
+
+            try:
+                yield _Tcp(("127.0.0.1", server.port), shutdown)
+            finally:
+                shutdown(0.0)
+                serving.result()  # serve returns once every connection has closed
+
+    return serve
+
+
+#: Every binding, and the bare Driver (``memory``, no sockets).
+BINDINGS: dict[str, Serve] = {
+    "memory": memory_server,
+    "select": select_server,
+    "asyncio": asyncio_server,
+    "trio": trio_server,
+    "socket": socket_server,
+    "twisted": twisted_server,
+    "anyio-asyncio": anyio_server("asyncio"),
+    "anyio-trio": anyio_server("trio"),
+}
+
+#: The bindings that serve real TCP.
+TCP_BINDINGS = {name: serve for name, serve in BINDINGS.items() if name != "memory"}
