@@ -52,9 +52,8 @@ class HandlerProtocol(CallbackBinding, protocol.Protocol):
 
     def connectionMade(self) -> None:
         transport: Any = self.transport
-        peer, host = transport.getPeer(), transport.getHost()
         tls = transport if interfaces.ISSLTransport.providedBy(transport) else None
-        info = ConnectionInfo((peer.host, peer.port), (host.host, host.port), tls)
+        info = ConnectionInfo(_address(transport.getPeer()), _address(transport.getHost()), tls)
         transport.registerProducer(self, True)
         self._connected(_Transport(transport), info)
 
@@ -63,9 +62,6 @@ class HandlerProtocol(CallbackBinding, protocol.Protocol):
 
     def readConnectionLost(self) -> None:
         self._eof_received()
-
-    def writeConnectionLost(self) -> None:
-        pass
 
     def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
         self._lost(None if reason.check(error.ConnectionDone) else reason.value)
@@ -76,6 +72,13 @@ class HandlerProtocol(CallbackBinding, protocol.Protocol):
 
     def stopProducing(self) -> None:
         pass
+
+    writeConnectionLost = stopProducing  # (nothing to do: our close follows the driver)
+
+
+def _address(address: Any) -> Any:
+    """A Twisted address as the standard library gives it: ``(host, port)``, or a UNIX path."""
+    return (address.host, address.port) if hasattr(address, "port") else address.name
 
 
 class _Transport:
