@@ -135,3 +135,35 @@ def test_it_works_unchanged_under_gevent_monkey_patching() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok under gevent"
+
+
+@pytest.mark.parametrize("direction", ["data_received", "data_to_send"])
+def test_a_fault_in_one_direction_cuts_the_connection_and_shutdown_ends(
+    direction: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a Handler error (the Driver guards those) but a fault in the
+    binding's own machinery: the connection is cut, so its other thread ends
+    too, ``connection_lost`` gets the error, and shutdown does not hang."""
+    from sanschat import Driver
+
+    lost: list[BaseException | None] = []
+
+    class Recording(Echo):
+        def connection_lost(self, error: BaseException | None) -> None:
+            lost.append(error)
+
+    def broken(self: Driver, *args: object) -> bytes:
+        raise RuntimeError("broken machinery")
+
+    running = serve(Recording)
+    with connect("127.0.0.1", running.port) as client:
+        client.send(b"ping\r\n")
+        if direction == "data_to_send":
+            assert client.next_event(timeout=30) == Frame(b"ping")
+        monkeypatch.setattr(Driver, direction, broken)
+        client.send(b"again\r\n")
+        assert client.next_event(timeout=30) == EndOfStream(b"")
+    running.shutdown(timeout=5)
+    assert not running.connections
+    assert [type(error) for error in lost] == [RuntimeError]
+    assert "failed; cutting it" in caplog.text

@@ -152,10 +152,10 @@ class _Connection(socketserver.BaseRequestHandler):
             self.driver = Driver(server.factory(), info, on_wake=changed.notify_all)
             server.connections[self.driver] = self
             self.driver.start()
-        writer = threading.Thread(target=self._write, daemon=True)
+        writer = threading.Thread(target=self._guarded, args=(self._write,), daemon=True)
         writer.start()
         try:
-            self._read()
+            self._guarded(self._read)
         finally:
             writer.join()
             with changed:
@@ -168,6 +168,15 @@ class _Connection(socketserver.BaseRequestHandler):
         self.driver.transport_failed(error)
         self.changed.notify_all()
         shut_down(self.request)
+
+    def _guarded(self, run: Callable[[], None]) -> None:
+        """Run one direction; should it fail, cut the connection, so that the other ends too."""
+        try:
+            run()
+        except BaseException as error:
+            log.exception("the connection to %s failed; cutting it", self.client_address)
+            with self.changed:
+                self.abort(error)
 
     def _call(self, method: Callable[..., object], *args: Any) -> None:
         with self.changed:
@@ -219,8 +228,6 @@ def serve(factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0
     with a Handler from ``factory`` per connection, in a background thread;
     returns at once. ``server.shutdown(timeout)`` stops it."""
     server = Server(factory, host, port)
-    accepting = threading.Thread(
-        target=server.serve_forever, args=(0.05,), daemon=True
-    )  # 0.05: shutdown's delay
-    accepting.start()
+    # serve_forever looks for a shutdown request every 0.05 s
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server
