@@ -169,8 +169,8 @@ class DelimiterReader(Reader):
         delimiter = self.delimiter
         end = buf.find(delimiter, rx.scan)
         size = (end if end >= 0 else max(pos, rx.scan)) - pos + f._frame_size
-        if size > f._limit:  # its first bytes go out before the error
-            return f._over_limit(size, self)
+        if size > f._limit:  # its first bytes go out before the error (frame() has
+            return f._release(f._limit - f._frame_size)  # refused it if none are left)
         if f._eof:
             return f._wait()
         release = len(buf) - pos - longest_prefix_at_end(buf, pos, delimiter)
