@@ -106,21 +106,24 @@ def trio_server(factory: Factory) -> Iterator[Served]:
         thread.join()  # serve returns once every connection has closed
 
 
-@contextmanager
-def socket_server(factory: Factory) -> Iterator[Served]:
-    server = sanschat.socket.serve(factory)
-    stopping: list[threading.Thread] = []
+def socket_server(shared_lock: bool) -> Serve:
+    @contextmanager
+    def serve(factory: Factory) -> Iterator[Served]:
+        server = sanschat.socket.serve(factory, shared_lock=shared_lock)
+        stopping: list[threading.Thread] = []
 
-    def shutdown(timeout: float) -> None:  # begins the stop and returns at once
-        if not stopping:
-            stopping.append(threading.Thread(target=server.shutdown, args=(timeout,)))
-            stopping[0].start()
+        def shutdown(timeout: float) -> None:  # begins the stop and returns at once
+            if not stopping:
+                stopping.append(threading.Thread(target=server.shutdown, args=(timeout,)))
+                stopping[0].start()
 
-    try:
-        yield _Tcp(("127.0.0.1", server.port), shutdown)
-    finally:
-        shutdown(0.0)
-        stopping[0].join()  # shutdown returns once every connection thread has ended
+        try:
+            yield _Tcp(("127.0.0.1", server.port), shutdown)
+        finally:
+            shutdown(0.0)
+            stopping[0].join()  # shutdown returns once every connection thread has ended
+
+    return serve
 
 
 def running_reactor() -> Any:
@@ -182,7 +185,8 @@ BINDINGS: dict[str, Serve] = {
     "select": select_server,
     "asyncio": asyncio_server,
     "trio": trio_server,
-    "socket": socket_server,
+    "socket": socket_server(shared_lock=True),
+    "socket-own-locks": socket_server(shared_lock=False),
     "twisted": twisted_server,
     "anyio-asyncio": anyio_server("asyncio"),
     "anyio-trio": anyio_server("trio"),

@@ -167,3 +167,31 @@ def test_a_fault_in_one_direction_cuts_the_connection_and_shutdown_ends(
     assert not running.connections
     assert [type(error) for error in lost] == [RuntimeError]
     assert "failed; cutting it" in caplog.text
+
+
+class Rendezvous(Handler):
+    """Blocks in its callback until the other connection's Handler arrives too."""
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        self.barrier = barrier
+
+    def frame_received(self, data: bytes) -> None:
+        self.barrier.wait()  # a BrokenBarrierError is a Handler error: logged, connection closed
+        self.framer.push(b"met\r\n")
+
+
+@pytest.mark.parametrize("shared_lock", [False, True])
+def test_blocking_handlers_run_in_parallel_only_without_the_shared_lock(shared_lock: bool) -> None:
+    barrier = threading.Barrier(2, timeout=30 if not shared_lock else 1)
+    running = serve(lambda: Rendezvous(barrier), shared_lock=shared_lock)
+    try:
+        with connect("127.0.0.1", running.port) as ann, connect("127.0.0.1", running.port) as bob:
+            ann.send(b"wait\r\n")
+            bob.send(b"wait\r\n")
+            replies = [ann.next_event(timeout=30), bob.next_event(timeout=30)]
+    finally:
+        running.shutdown(timeout=5)
+    if shared_lock:  # one callback at a time: the first waits alone, and gives up
+        assert replies == [EndOfStream(b""), EndOfStream(b"")]
+    else:
+        assert replies == [Frame(b"met"), Frame(b"met")]

@@ -13,8 +13,12 @@ Thread safety, plainly: every Handler callback of one server runs while
 holding ``server.lock``, so callbacks never overlap, even across connections;
 a Handler written for an event loop (one pushing to other connections, say)
 needs no change. Code in other threads that touches a Handler or its Framer
-must hold ``server.lock`` too; what it pushes is sent at once. Socket calls
-run outside the lock, in parallel. Under gevent's monkey-patching (threads
+must hold that lock too (``server.connections[driver]``, the same one); what
+it pushes is sent at once. Socket calls run outside the lock, in parallel.
+
+With ``shared_lock=False`` each connection's callbacks hold a lock of their
+own instead, so Handlers that block (on a database, say) run in parallel;
+they must then not touch each other. Under gevent's monkey-patching (threads
 and sockets patched) this module works unchanged.
 """
 
@@ -98,13 +102,23 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     request_queue_size = 1024  # (socketserver's 5 turns clients away in a burst)
 
-    def __init__(self, factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Handler],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        shared_lock: bool = True,
+    ) -> None:
         super().__init__((host, port), _Connection)
         self.factory = factory
-        #: Held by every Handler callback of this server (see the module's notes).
+        #: Held by every Handler callback of this server, unless ``shared_lock``
+        #: is false (see the module's notes); it also guards :attr:`connections`.
         self.lock = threading.RLock()
-        #: The open connections, by their Drivers.
-        self.connections: dict[Driver, _Connection] = {}
+        self.shared_lock = shared_lock
+        #: The open connections: each one's Driver, and the lock its callbacks hold.
+        self.connections: dict[Driver, threading.RLock] = {}
+        self._open: set[_Connection] = set()
         self._changed = threading.Condition(self.lock)  # a connection ended
 
     @property
@@ -130,12 +144,19 @@ class Server(socketserver.ThreadingTCPServer):
         super().shutdown()  # serve_forever returns
         self.server_close()
         with self.lock:
-            for driver in self.connections:
-                driver.framer.close_when_done()  # (wakes its writer)
-            if not self._changed.wait_for(lambda: not self.connections, timeout):
-                for connection in self.connections.values():
-                    connection.abort(TimeoutError(f"still open {timeout} s after shutdown"))
-                self._changed.wait_for(lambda: not self.connections)
+            connections = list(self._open)
+        for connection in connections:
+            with connection.changed:
+                connection.driver.framer.close_when_done()  # (wakes its writer)
+        with self.lock:
+            if self._changed.wait_for(lambda: not self._open, timeout):
+                return
+            connections = list(self._open)
+        for connection in connections:
+            with connection.changed:
+                connection.abort(TimeoutError(f"still open {timeout} s after shutdown"))
+        with self.lock:
+            self._changed.wait_for(lambda: not self._open)
 
 
 class _Connection(socketserver.BaseRequestHandler):
@@ -146,11 +167,15 @@ class _Connection(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         server, sock = self.server, self.request
-        self.changed = changed = threading.Condition(server.lock)  # the driver's answers may differ
-        with changed:
-            info = ConnectionInfo(sock.getpeername(), sock.getsockname())
+        lock = server.lock if server.shared_lock else threading.RLock()
+        self.changed = changed = threading.Condition(lock)  # the driver's answers may differ
+        info = ConnectionInfo(sock.getpeername(), sock.getsockname())
+        with lock:
             self.driver = Driver(server.factory(), info, on_wake=changed.notify_all)
-            server.connections[self.driver] = self
+        with server.lock:  # (the server's lock first, then a connection's: never the other way)
+            server.connections[self.driver] = lock
+            server._open.add(self)
+        with lock:
             self.driver.start()
         writer = threading.Thread(target=self._guarded, args=(self._write,), daemon=True)
         writer.start()
@@ -159,8 +184,10 @@ class _Connection(socketserver.BaseRequestHandler):
         finally:
             writer.join()
             with changed:
-                del server.connections[self.driver]
                 self.driver.connection_lost()
+            with server.lock:
+                del server.connections[self.driver]
+                server._open.discard(self)
                 server._changed.notify_all()
 
     def abort(self, error: BaseException) -> None:
@@ -223,11 +250,14 @@ class _Connection(socketserver.BaseRequestHandler):
         shut_down(sock)  # wakes the reader
 
 
-def serve(factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0) -> Server:
+def serve(
+    factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0, *, shared_lock: bool = True
+) -> Server:
     """Start serving TCP on ``host:port`` (``0``: a free port, ``server.port``)
     with a Handler from ``factory`` per connection, in a background thread;
-    returns at once. ``server.shutdown(timeout)`` stops it."""
-    server = Server(factory, host, port)
+    returns at once. ``server.shutdown(timeout)`` stops it. ``shared_lock``:
+    see the module's notes."""
+    server = Server(factory, host, port, shared_lock=shared_lock)
     # serve_forever looks for a shutdown request every 0.05 s
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server
