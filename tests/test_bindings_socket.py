@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sanschat import Data, EndOfStream, Frame, Handler
+from sanschat import Data, EndOfStream, Frame, Framer, Handler
 from sanschat.socket import FramedSocket, Server, connect, serve
 
 
@@ -63,8 +63,9 @@ def test_a_push_from_another_thread_under_the_server_lock_is_sent(server: Server
 
         def announce() -> None:
             with server.lock:  # the rule for touching a Handler from outside its callbacks
-                for driver in server.connections:
-                    driver.framer.push(b"from another thread\r\n")
+                for connection in server.connections:
+                    assert connection.lock is server.lock
+                    connection.driver.framer.push(b"from another thread\r\n")
 
         thread = threading.Thread(target=announce)
         thread.start()
@@ -195,3 +196,27 @@ def test_blocking_handlers_run_in_parallel_only_without_the_shared_lock(shared_l
         assert replies == [EndOfStream(b""), EndOfStream(b"")]
     else:
         assert replies == [Frame(b"met"), Frame(b"met")]
+
+
+def test_a_connection_runs_a_handler_on_a_client_socket(server: Server) -> None:
+    """The same machinery as the server's, on a socket we connected: a Handler
+    as the client, run to the end in this thread."""
+    import socket
+
+    from sanschat.socket import Connection
+
+    replies: list[bytes] = []
+
+    class Client(Handler):
+        def connection_made(self, framer: Framer) -> None:
+            super().connection_made(framer)
+            framer.push(b"one\r\ntwo\r\nQUIT\r\n")
+
+        def frame_received(self, data: bytes) -> None:
+            replies.append(data)
+
+        def end_received(self, data: bytes) -> None:
+            self.framer.close_when_done()
+
+    Connection(socket.create_connection(("127.0.0.1", server.port), timeout=30), Client()).run()
+    assert replies == [b"one", b"two"]

@@ -3,18 +3,19 @@ thread-per-connection server that runs an unmodified Handler.
 
 - :class:`FramedSocket` (or :func:`connect`): ``send``, ``next_event(timeout)``
   and iteration over a blocking socket. Use one from one thread at a time.
-- :func:`serve` starts a :class:`Server` (a ``socketserver.ThreadingTCPServer``).
-  Each connection has a thread that reads and one that writes, both in plain
-  blocking calls, so neither direction waits for the other; its bytes go
-  through a :class:`~sanschat.Driver`, so it keeps the Handler contract of
-  every binding.
+- :func:`serve` starts a :class:`Server` (a ``socketserver.ThreadingTCPServer``)
+  running a :class:`Connection` per client. A Connection, which can also run a
+  Handler on any connected socket (a client's), has a thread that reads and
+  one that writes, both in plain blocking calls, so neither direction waits
+  for the other; its bytes go through a :class:`~sanschat.Driver`, so it
+  keeps the Handler contract of every binding.
 
 Thread safety, plainly: every Handler callback of one server runs while
 holding ``server.lock``, so callbacks never overlap, even across connections;
 a Handler written for an event loop (one pushing to other connections, say)
 needs no change. Code in other threads that touches a Handler or its Framer
-must hold that lock too (``server.connections[driver]``, the same one); what
-it pushes is sent at once. Socket calls run outside the lock, in parallel.
+must hold that lock too (``connection.lock``, the same one); what it pushes
+is sent at once. Socket calls run outside the lock, in parallel.
 
 With ``shared_lock=False`` each connection's callbacks hold a lock of their
 own instead, so Handlers that block (on a database, say) run in parallel;
@@ -40,7 +41,7 @@ from ._handler import ConnectionInfo, Handler
 from ._sockets import half_close, shut_down
 from ._terminators import Terminator
 
-__all__ = ["FramedSocket", "connect", "Server", "serve"]
+__all__ = ["FramedSocket", "connect", "Connection", "Server", "serve"]
 
 #: Seconds a cleanly closing connection waits for the peer's end of stream.
 LINGER = 2.0
@@ -95,9 +96,99 @@ def connect(
     return FramedSocket(socket.create_connection((host, port), timeout), Framer(terminator, **framer_options))
 
 
+class Connection:
+    """A connected blocking socket running one Handler, through a
+    :class:`~sanschat.Driver`: :meth:`run` reads in the calling thread and
+    writes in a second one, so neither direction waits for the other. Every
+    driver call holds :attr:`lock`, and so must code in other threads that
+    touches the Handler or its Framer; what it pushes is sent at once."""
+
+    def __init__(self, sock: socket.socket, handler: Handler, lock: threading.RLock | None = None) -> None:
+        self.sock = sock
+        #: Held by every callback of the Handler (given: shared with other connections).
+        self.lock = lock if lock is not None else threading.RLock()
+        self._changed = threading.Condition(self.lock)  # the driver's answers may differ
+        info = ConnectionInfo(sock.getpeername(), sock.getsockname())
+        self.driver = Driver(handler, info, on_wake=self._changed.notify_all)
+
+    def run(self) -> None:
+        """Serve the connection until it is over: the socket closed, and
+        ``connection_lost`` called."""
+        with self.lock:
+            self.driver.start()
+        writer = threading.Thread(target=self._guarded, args=(self._write,), daemon=True)
+        writer.start()
+        try:
+            self._guarded(self._read)
+        finally:
+            writer.join()
+            self.sock.close()
+            with self.lock:
+                self.driver.connection_lost()
+
+    def abort(self, error: BaseException) -> None:
+        """Cut the connection now (holding :attr:`lock`): ``connection_lost`` gets ``error``."""
+        self.driver.transport_failed(error)
+        self._changed.notify_all()
+        shut_down(self.sock)  # wakes both threads
+
+    def _guarded(self, run: Callable[[], None]) -> None:
+        """Run one direction; should it fail, cut the connection, so that the other ends too."""
+        try:
+            run()
+        except BaseException as error:
+            log.exception("the connection to %s failed; cutting it", self.driver.info.peer)
+            with self.lock:
+                self.abort(error)
+
+    def _call(self, method: Callable[..., object], *args: Any) -> None:
+        with self.lock:
+            method(*args)
+            self._changed.notify_all()
+
+    def _read(self) -> None:
+        driver, sock = self.driver, self.sock
+        while True:
+            with self.lock:
+                self._changed.wait_for(lambda: driver.wants_read or driver.input_ended)
+                if driver.input_ended:
+                    return
+            try:  # wait with a 1-byte buffer, so that an idle connection holds no 64 KiB one
+                data = sock.recv(1, socket.MSG_PEEK) and sock.recv(65536)
+            except OSError as error:  # reset by the peer, and the like
+                self._call(driver.transport_failed, error)
+                continue
+            if data:
+                self._call(driver.data_received, data)
+            else:
+                self._call(driver.eof_received)
+
+    def _write(self) -> None:
+        driver, sock = self.driver, self.sock
+        while True:
+            with self.lock:
+                self._changed.wait_for(
+                    lambda: driver.wants_write or driver.close_action is not CloseAction.NONE
+                )
+                data, action = driver.data_to_send(65536), driver.close_action
+                self._changed.notify_all()  # output taken: input held for it may go on
+            if data:
+                try:
+                    sock.sendall(data)
+                except OSError as error:
+                    self._call(driver.transport_failed, error)
+            elif action is not CloseAction.NONE:
+                break
+        if action is CloseAction.CLOSE:
+            half_close(sock)  # then drop what the peer sends until its own end (see sanschat.select)
+            with self.lock:
+                self._changed.wait_for(lambda: driver.input_ended, LINGER)
+        shut_down(sock)  # wakes the reader
+
+
 class Server(socketserver.ThreadingTCPServer):
-    """A TCP server running a Handler from ``factory`` per connection, each
-    connection with a thread that reads and one that writes; see :func:`serve`."""
+    """A TCP server running a Handler from ``factory`` per client, each on a
+    :class:`Connection` of its own thread; see :func:`serve`."""
 
     daemon_threads = True
     request_queue_size = 1024  # (socketserver's 5 turns clients away in a burst)
@@ -110,15 +201,14 @@ class Server(socketserver.ThreadingTCPServer):
         *,
         shared_lock: bool = True,
     ) -> None:
-        super().__init__((host, port), _Connection)
+        super().__init__((host, port), _Request)
         self.factory = factory
+        self.shared_lock = shared_lock
         #: Held by every Handler callback of this server, unless ``shared_lock``
         #: is false (see the module's notes); it also guards :attr:`connections`.
         self.lock = threading.RLock()
-        self.shared_lock = shared_lock
-        #: The open connections: each one's Driver, and the lock its callbacks hold.
-        self.connections: dict[Driver, threading.RLock] = {}
-        self._open: set[_Connection] = set()
+        #: The open connections.
+        self.connections: set[Connection] = set()
         self._changed = threading.Condition(self.lock)  # a connection ended
 
     @property
@@ -143,111 +233,37 @@ class Server(socketserver.ThreadingTCPServer):
         (``close_when_done``); after ``timeout`` seconds the rest are cut."""
         super().shutdown()  # serve_forever returns
         self.server_close()
+        if not self._each(lambda connection: connection.driver.framer.close_when_done(), timeout):
+            self._each(lambda connection: connection.abort(TimeoutError(f"open {timeout} s after shutdown")))
+
+    def _each(self, action: Callable[[Connection], None], timeout: float | None = None) -> bool:
+        """Do ``action`` to each open connection, holding its lock (the
+        server's is always taken first, never the other way round), then
+        wait up to ``timeout`` seconds for all to end; whether they have."""
         with self.lock:
-            connections = list(self._open)
+            connections = list(self.connections)
         for connection in connections:
-            with connection.changed:
-                connection.driver.framer.close_when_done()  # (wakes its writer)
+            with connection.lock:
+                action(connection)
         with self.lock:
-            if self._changed.wait_for(lambda: not self._open, timeout):
-                return
-            connections = list(self._open)
-        for connection in connections:
-            with connection.changed:
-                connection.abort(TimeoutError(f"still open {timeout} s after shutdown"))
-        with self.lock:
-            self._changed.wait_for(lambda: not self._open)
+            return self._changed.wait_for(lambda: not self.connections, timeout)
 
 
-class _Connection(socketserver.BaseRequestHandler):
-    """One connection: this thread reads, a second one writes (so neither
-    direction waits for the other); every driver call holds the server's lock."""
-
+class _Request(socketserver.BaseRequestHandler):
     server: Server
 
     def handle(self) -> None:
-        server, sock = self.server, self.request
-        lock = server.lock if server.shared_lock else threading.RLock()
-        self.changed = changed = threading.Condition(lock)  # the driver's answers may differ
-        info = ConnectionInfo(sock.getpeername(), sock.getsockname())
-        with lock:
-            self.driver = Driver(server.factory(), info, on_wake=changed.notify_all)
-        with server.lock:  # (the server's lock first, then a connection's: never the other way)
-            server.connections[self.driver] = lock
-            server._open.add(self)
-        with lock:
-            self.driver.start()
-        writer = threading.Thread(target=self._guarded, args=(self._write,), daemon=True)
-        writer.start()
+        server = self.server
+        lock = server.lock if server.shared_lock else None
+        connection = Connection(self.request, server.factory(), lock)
+        with server.lock:
+            server.connections.add(connection)
         try:
-            self._guarded(self._read)
+            connection.run()
         finally:
-            writer.join()
-            with changed:
-                self.driver.connection_lost()
             with server.lock:
-                del server.connections[self.driver]
-                server._open.discard(self)
+                server.connections.discard(connection)
                 server._changed.notify_all()
-
-    def abort(self, error: BaseException) -> None:
-        """Cut the connection (holding the lock): both of its threads end."""
-        self.driver.transport_failed(error)
-        self.changed.notify_all()
-        shut_down(self.request)
-
-    def _guarded(self, run: Callable[[], None]) -> None:
-        """Run one direction; should it fail, cut the connection, so that the other ends too."""
-        try:
-            run()
-        except BaseException as error:
-            log.exception("the connection to %s failed; cutting it", self.client_address)
-            with self.changed:
-                self.abort(error)
-
-    def _call(self, method: Callable[..., object], *args: Any) -> None:
-        with self.changed:
-            method(*args)
-            self.changed.notify_all()
-
-    def _read(self) -> None:
-        driver, sock = self.driver, self.request
-        while True:
-            with self.changed:
-                self.changed.wait_for(lambda: driver.wants_read or driver.input_ended)
-                if driver.input_ended:
-                    return
-            try:  # wait with a 1-byte buffer, so that an idle connection holds no 64 KiB one
-                data = sock.recv(1, socket.MSG_PEEK) and sock.recv(65536)
-            except OSError as error:  # reset by the peer, and the like
-                self._call(driver.transport_failed, error)
-                continue
-            if data:
-                self._call(driver.data_received, data)
-            else:
-                self._call(driver.eof_received)
-
-    def _write(self) -> None:
-        driver, sock = self.driver, self.request
-        while True:
-            with self.changed:
-                self.changed.wait_for(
-                    lambda: driver.wants_write or driver.close_action is not CloseAction.NONE
-                )
-                data, action = driver.data_to_send(65536), driver.close_action
-                self.changed.notify_all()  # output taken: input held for it may go on
-            if data:
-                try:
-                    sock.sendall(data)
-                except OSError as error:
-                    self._call(driver.transport_failed, error)
-            elif action is not CloseAction.NONE:
-                break
-        if action is CloseAction.CLOSE:
-            half_close(sock)  # then drop what the peer sends until its own end (see sanschat.select)
-            with self.changed:
-                self.changed.wait_for(lambda: driver.input_ended, LINGER)
-        shut_down(sock)  # wakes the reader
 
 
 def serve(
