@@ -38,11 +38,13 @@ class Primitives:
 @dataclass(frozen=True)
 class Transport:
     """A byte stream's operations: ``receive()`` gives ``b""`` at its end;
-    ``send_eof`` is None where the stream cannot half-close."""
+    ``send_eof`` is None where the stream cannot half-close (TLS); ``aclose``
+    closes gracefully (TLS: with its close_notify), ``close`` at once."""
 
     receive: Callable[[], Awaitable[bytes | bytearray]]
     send: Callable[[memoryview], Awaitable[None]]
     send_eof: Callable[[], Awaitable[None]] | None
+    aclose: Callable[[], Awaitable[None]]
     close: Callable[[], Awaitable[None]]  # at once, never raising
 
 
@@ -50,7 +52,8 @@ async def run_connection(lib: Primitives, transport: Transport, driver: Driver, 
     """Move bytes between ``transport`` and ``driver`` until the connection is
     over: a read task and a write task, so output pushed at any time goes out at
     once. A clean close sends our end of stream, then drops what the peer sends
-    until its own end or ``linger`` seconds."""
+    until its own end or ``linger`` seconds; a stream that cannot half-close
+    (TLS) is closed gracefully instead."""
     changed = lib.Event()
 
     def notify() -> None:
@@ -97,12 +100,14 @@ async def run_connection(lib: Primitives, transport: Transport, driver: Driver, 
             group.start_soon(read_loop)
             action = await write_loop()
             group.cancel_scope.cancel()
-        if action is CloseAction.CLOSE and not driver.input_ended and transport.send_eof is not None:
+        if action is CloseAction.CLOSE:
             with lib.move_on_after(linger):
                 try:
-                    await transport.send_eof()
-                    while data := await transport.receive():
-                        driver.data_received(data)  # dropped and counted, as under every binding
+                    if transport.send_eof is not None and not driver.input_ended:
+                        await transport.send_eof()
+                        while data := await transport.receive():
+                            driver.data_received(data)  # dropped and counted, as under every binding
+                    await transport.aclose()  # (a TLS stream, which cannot half-close, says its end here)
                 except lib.broken:
                     pass
     finally:

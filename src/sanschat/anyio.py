@@ -16,7 +16,7 @@ from collections.abc import Callable
 try:
     import anyio
     from anyio.abc import ByteStream, SocketAttribute, TaskStatus
-    from anyio.streams.tls import TLSAttribute
+    from anyio.streams.tls import TLSAttribute, TLSStream
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "sanschat.anyio needs anyio, which is an extra: pip install 'sanschat[anyio]'"
@@ -48,14 +48,17 @@ def _transport(stream: ByteStream, receive_size: int = 65536) -> Transport:
     async def send_eof() -> None:
         try:
             await stream.send_eof()
-        except NotImplementedError:  # a stream that cannot half-close (TLS)
+        except NotImplementedError:  # another stream that cannot half-close: the linger ends it
             pass
 
     async def send(view: memoryview) -> None:
         whole = view.obj if type(view.obj) is bytes and len(view) == len(view.obj) else None
         await stream.send(whole if whole is not None else bytes(view))  # a ByteStream takes bytes
 
-    return Transport(receive, send, send_eof, lambda: anyio.aclose_forcefully(stream))
+    tls = isinstance(stream, TLSStream)  # cannot half-close: its graceful close says the end
+    return Transport(
+        receive, send, None if tls else send_eof, stream.aclose, lambda: anyio.aclose_forcefully(stream)
+    )
 
 
 def _info(stream: ByteStream) -> ConnectionInfo:

@@ -226,6 +226,7 @@ def _transport(stream: trio.abc.Stream, receive_size: int) -> Transport:
         lambda: stream.receive_some(receive_size),
         stream.send_all,
         stream.send_eof if half_closeable else None,  # type: ignore[attr-defined]
+        stream.aclose,
         lambda: trio.aclose_forcefully(stream),
     )
 

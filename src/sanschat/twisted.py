@@ -23,9 +23,7 @@ try:
     from twisted.internet import defer, error, interfaces, protocol
     from zope.interface import implementer
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "sanschat.twisted needs Twisted, which is an extra: pip install 'sanschat[twisted]'"
-    ) from exc
+    raise ImportError("sanschat.twisted needs Twisted, an extra: pip install 'sanschat[twisted]'") from exc
 
 from ._callback import CallbackBinding
 from ._handler import ConnectionInfo, Handler
@@ -90,11 +88,14 @@ class _Transport:
         self.pause_reading = transport.pauseProducing
         self.resume_reading = transport.resumeProducing
         self.write_eof = transport.loseWriteConnection
-        self.close = transport.loseConnection
         self.abort = transport.abortConnection
 
-    def can_write_eof(self) -> bool:
-        return True
+    def close(self) -> None:
+        self.twisted.unregisterProducer()  # done producing (TLS sends its close_notify only then)
+        self.twisted.loseConnection()
+
+    def can_write_eof(self) -> bool:  # not under TLS: its wrapper would half-close the TCP beneath
+        return not interfaces.ISSLTransport.providedBy(self.twisted)
 
     def is_closing(self) -> bool:
         return bool(self.twisted.disconnecting)
@@ -139,5 +140,4 @@ def serve(factory: Callable[[], Handler], port: int = 0, interface: str = "127.0
 def shutdown(port: Any, timeout: float = 10.0) -> defer.Deferred[Any]:
     """Stop listening, then close every connection gracefully (see
     :meth:`HandlerFactory.shutdown`); the Deferred fires when all are closed."""
-    listening = defer.maybeDeferred(port.stopListening)
-    return listening.addCallback(lambda _: port.factory.shutdown(timeout))
+    return defer.maybeDeferred(port.stopListening).addCallback(lambda _: port.factory.shutdown(timeout))
