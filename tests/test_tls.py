@@ -5,6 +5,7 @@ reaches the client as a TLS close (close_notify), not a truncation."""
 from __future__ import annotations
 
 import asyncio
+import queue
 import socket
 import ssl
 import tempfile
@@ -133,7 +134,39 @@ def anyio_tls() -> Iterator[int]:
             serving.cancel()
 
 
-SERVERS: dict[str, Callable[[], Any]] = {"asyncio": asyncio_tls, "twisted": twisted_tls, "anyio": anyio_tls}
+@contextmanager
+def trio_tls() -> Iterator[int]:
+    import trio
+
+    import sanschat.trio
+
+    started: queue.Queue[tuple[int, trio.CancelScope, trio.lowlevel.TrioToken]] = queue.Queue()
+
+    async def handle(tcp: trio.SocketStream) -> None:
+        await sanschat.trio.serve_stream(trio.SSLStream(tcp, SERVER_CONTEXT, server_side=True), Upper())
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(trio.serve_tcp, handle, 0)
+            port = listeners[0].socket.getsockname()[1]
+            started.put((port, nursery.cancel_scope, trio.lowlevel.current_trio_token()))
+
+    thread = threading.Thread(target=trio.run, args=(main,))
+    thread.start()
+    port, scope, token = started.get(timeout=30)
+    try:
+        yield port
+    finally:
+        trio.from_thread.run_sync(scope.cancel, trio_token=token)
+        thread.join()
+
+
+SERVERS: dict[str, Callable[[], Any]] = {
+    "asyncio": asyncio_tls,
+    "trio": trio_tls,
+    "anyio": anyio_tls,
+    "twisted": twisted_tls,
+}
 
 
 @pytest.mark.parametrize("serve", SERVERS.values(), ids=SERVERS.keys())
