@@ -220,3 +220,20 @@ def test_a_connection_runs_a_handler_on_a_client_socket(server: Server) -> None:
 
     Connection(socket.create_connection(("127.0.0.1", server.port), timeout=30), Client()).run()
     assert replies == [b"one", b"two"]
+
+
+def test_a_tls_socket_is_refused_with_the_reason() -> None:
+    import socket
+    import ssl
+
+    from sanschat.socket import Connection
+
+    context = ssl.create_default_context()
+    left, right = socket.socketpair()
+    with (
+        left,
+        right,
+        context.wrap_socket(left, server_hostname="localhost", do_handshake_on_connect=False) as tls,
+    ):
+        with pytest.raises(TypeError, match="does not run TLS"):
+            Connection(tls, Echo())

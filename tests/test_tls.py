@@ -161,7 +161,31 @@ def trio_tls() -> Iterator[int]:
         thread.join()
 
 
+@contextmanager
+def select_tls() -> Iterator[int]:
+    """The select binding takes a TLS socket already shaken hands with (``add_socket``)."""
+    from sanschat.select import Loop
+
+    listening = socket.create_server(("127.0.0.1", 0))
+    loop = Loop()
+
+    def serve_one() -> None:
+        client, _ = listening.accept()
+        loop.add_socket(SERVER_CONTEXT.wrap_socket(client, server_side=True), Upper())
+        loop.run()
+
+    thread = threading.Thread(target=serve_one)
+    thread.start()
+    try:
+        yield listening.getsockname()[1]
+    finally:
+        thread.join(30)
+        loop.close()
+        listening.close()
+
+
 SERVERS: dict[str, Callable[[], Any]] = {
+    "select": select_tls,
     "asyncio": asyncio_tls,
     "trio": trio_tls,
     "anyio": anyio_tls,

@@ -7,6 +7,7 @@ call.
 from __future__ import annotations
 
 import socket
+import sys
 
 from ._driver import Driver
 
@@ -18,7 +19,8 @@ def receive(sock: socket.socket, driver: Driver, size: int = 65536) -> None:
     except (BlockingIOError, InterruptedError):
         return
     except OSError as error:  # reset by the peer, and the like
-        driver.transport_failed(error)
+        if not _tls_wants_more(error):
+            driver.transport_failed(error)
         return
     if data:
         driver.data_received(data)
@@ -34,7 +36,8 @@ def send(sock: socket.socket, driver: Driver) -> None:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:
-            driver.transport_failed(error)
+            if not _tls_wants_more(error):
+                driver.transport_failed(error)
             return
         driver.consume_output(sent)
         if sent < len(chunk):
@@ -42,11 +45,27 @@ def send(sock: socket.socket, driver: Driver) -> None:
 
 
 def half_close(sock: socket.socket) -> None:
-    """Send our end of stream; a socket already broken says so at its next recv."""
+    """Send our end of stream (TLS: its close_notify); a socket already
+    broken says so at its next call."""
     try:
-        sock.shutdown(socket.SHUT_WR)
+        if tls_of(sock) is not None:
+            sock.unwrap()  # type: ignore[attr-defined]  # non-blocking: sends ours, raises until the peer's
+        else:
+            sock.shutdown(socket.SHUT_WR)
     except OSError:
         pass
+
+
+def tls_of(sock: object) -> object | None:
+    """``sock`` if it is a TLS socket, else None (``ssl`` is imported already if it is one)."""
+    ssl = sys.modules.get("ssl")
+    return sock if ssl is not None and isinstance(sock, ssl.SSLSocket) else None
+
+
+def _tls_wants_more(error: OSError) -> bool:
+    """Whether ``error`` only says that a TLS record is not complete yet (a would-block)."""
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(error, (ssl.SSLWantReadError, ssl.SSLWantWriteError))
 
 
 def shut_down(sock: socket.socket) -> None:

@@ -19,7 +19,6 @@ import itertools
 import logging
 import selectors
 import socket
-import sys
 from collections import deque
 from collections.abc import Callable
 from time import monotonic
@@ -28,7 +27,7 @@ from typing import Any
 from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
-from ._sockets import half_close, receive, send
+from ._sockets import half_close, receive, send, tls_of
 
 __all__ = ["Loop", "Connection", "Listener", "Timer"]
 
@@ -63,7 +62,7 @@ class Connection:
         self.sock = sock
         self.handler = handler
         self.peer: Any = _address(sock.getpeername)
-        info = ConnectionInfo(self.peer, _address(sock.getsockname), sock if _is_tls(sock) else None)
+        info = ConnectionInfo(self.peer, _address(sock.getsockname), tls_of(sock))
         self.driver = Driver(handler, info, on_wake=self._update)
         self.closed = False
         self._mask = 0
@@ -147,11 +146,6 @@ def _address(get: Callable[[], Any]) -> Any:
         return get()
     except OSError:
         return None
-
-
-def _is_tls(sock: socket.socket) -> bool:
-    ssl = sys.modules.get("ssl")  # a TLS socket means ssl is imported already
-    return ssl is not None and isinstance(sock, ssl.SSLSocket)
 
 
 class Listener:

@@ -38,7 +38,7 @@ from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
-from ._sockets import half_close, shut_down
+from ._sockets import half_close, shut_down, tls_of
 from ._terminators import Terminator
 
 __all__ = ["FramedSocket", "connect", "Connection", "Server", "serve"]
@@ -104,6 +104,8 @@ class Connection:
     touches the Handler or its Framer; what it pushes is sent at once."""
 
     def __init__(self, sock: socket.socket, handler: Handler, lock: threading.RLock | None = None) -> None:
+        if tls_of(sock) is not None:  # one TLS connection cannot be read and written by two threads
+            raise TypeError("sanschat.socket does not run TLS; the other bindings do")
         self.sock = sock
         #: Held by every callback of the Handler (given: shared with other connections).
         self.lock = lock if lock is not None else threading.RLock()
