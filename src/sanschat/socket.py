@@ -239,9 +239,9 @@ class Server(socketserver.ThreadingTCPServer):
             self._each(lambda connection: connection.abort(TimeoutError(f"open {timeout} s after shutdown")))
 
     def _each(self, action: Callable[[Connection], None], timeout: float | None = None) -> bool:
-        """Do ``action`` to each open connection, holding its lock (the
-        server's is always taken first, never the other way round), then
-        wait up to ``timeout`` seconds for all to end; whether they have."""
+        """Do ``action`` to each open connection, holding its lock (and not
+        the server's: no thread holds one while taking the other, in either
+        order), then wait up to ``timeout`` seconds for all to end; whether they have."""
         with self.lock:
             connections = list(self.connections)
         for connection in connections:
