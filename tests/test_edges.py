@@ -541,6 +541,21 @@ def test_a_varint_of_ten_continuation_bytes_is_malformed_and_nine_are_not_yet() 
         Varint().parse_header(b"\x80" * 10)
 
 
+@pytest.mark.parametrize("at_once", [True, False])
+def test_an_eleven_byte_varint_is_malformed_however_it_arrives(at_once: bool) -> None:
+    """Its eleventh byte would end it, but a length never takes more than ten:
+    arriving whole, it must not be read as a (huge) length either."""
+    header = b"\x80" * 10 + b"\x01"
+    with pytest.raises(MalformedFrame, match="^a varint length longer than 10 bytes$"):
+        Varint().parse_header(header)  # the kind alone, given more than its longest header
+    framer = Framer(Varint())
+    pieces = [header + b"payload"] if at_once else [bytes([byte]) for byte in header]
+    with pytest.raises(MalformedFrame, match="^a varint length longer than 10 bytes$"):
+        for piece in pieces:
+            framer.receive_data(piece)
+            assert framer.next_event() is NEED_DATA
+
+
 # ------------------------------------------------ messages and reprs are API
 
 
