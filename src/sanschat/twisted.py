@@ -9,9 +9,11 @@ registers as the transport's push producer, so it writes only while the
 transport is not paused, and it pauses the transport's reading while its
 Handler's unsent output is above ``pause_reading_above``.
 
-``port = serve(factory, 8080)`` listens (``reactor.listenTCP``);
-``shutdown(port, timeout)`` returns a Deferred that fires once every
-connection has closed. Needs Twisted (``pip install 'sanschat[twisted]'``).
+``port = serve(factory, 8080)`` listens (``reactor.listenTCP``); a
+:class:`HandlerFactory` serves any other port too (``listenSSL``, which ends
+with TLS's own close; ``listenUNIX``). ``shutdown(port, timeout)`` returns a
+Deferred that fires once every connection has closed. Needs Twisted
+(``pip install 'sanschat[twisted]'``).
 """
 
 from __future__ import annotations
