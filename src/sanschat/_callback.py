@@ -76,8 +76,7 @@ class CallbackBinding:
 
     def close_when_done(self) -> None:
         """Close once the output queued so far is sent (for a graceful shutdown)."""
-        self.driver.framer.close_when_done()
-        self._wake()
+        self.driver.framer.close_when_done()  # (wakes the binding through the driver's on_wake)
 
     def abort(self) -> None:
         """Close at once, dropping unsent output."""
