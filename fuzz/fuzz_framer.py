@@ -183,7 +183,10 @@ class Run:
 
     def frame(self, event: Frame) -> None:
         # Where this frame began: everything before it is accounted for already.
-        start = self.delivered - len(self.in_frame) + self.framing + self.framer.bytes_discarded
+        framer = self.framer
+        start = (
+            self.delivered - len(self.in_frame) + self.framing + framer.bytes_discarded + framer._abandoned_headers
+        )
         payload, self.in_frame = self.in_frame + event.data, b""
         self.delivered += len(event.data)
         self.events.append(("frame", payload))
@@ -221,7 +224,8 @@ class Run:
         """Bytes received minus every byte accounted for: zero when none is lost
         or counted twice."""
         framer = self.framer
-        held = framer.pending_input + framer._reader.header_consumed
+        # (a streamed header is framing from when it is consumed, complete frame or not)
+        held = framer.pending_input + framer._reader.header_consumed + framer._abandoned_headers
         return received - (self.delivered + self.framing + framer.bytes_discarded + held)
 
 

@@ -485,19 +485,20 @@ def test_discard_buffers_keeps_the_delivery_mode_of_the_current_terminator() -> 
 def test_streamed_netstrings_with_a_bad_trailer_count_each_header_once() -> None:
     framer = Framer(Netstring(), stream=True)
     framer.receive_data(b"junk")
-    framer.discard_buffers()  # 4 bytes discarded before: the header adds to them
+    framer.discard_buffers()  # 4 bytes discarded
     framer.receive_data(b"3:ab")
     assert drain(framer) == [Data(b"ab")]
     framer.receive_data(b"c!")
     events = drain(framer)
     assert events[0] == Data(b"c") and isinstance(events[1], MalformedFrame)
-    assert framer.bytes_discarded == 6  # and the header "3:" of the abandoned frame
+    # The header "3:" of the abandoned frame was consumed as framing: not discarded too.
+    assert framer.bytes_discarded == 4 and framer._abandoned_headers == 2
     framer.set_terminator(Netstring(), stream=True)
     framer.receive_data(b"1:x,")
     assert drain(framer) == [Frame(b"x")]
     framer.receive_data(b"")
     assert drain(framer) == [EndOfStream(b"")]
-    assert framer.bytes_discarded == 6
+    assert framer.bytes_discarded == 4 and framer._abandoned_headers == 2
 
 
 def test_a_streamed_header_frame_cut_by_the_end_counts_its_header_once() -> None:
@@ -510,7 +511,17 @@ def test_a_streamed_header_frame_cut_by_the_end_counts_its_header_once() -> None
     assert drain(framer) == [Data(b"ab")]  # the payload is out; the comma never comes
     framer.receive_data(b"")
     assert drain(framer) == [EndOfStream(b"")]
-    assert framer.bytes_discarded == 3  # 1 before, and the header "2:"
+    # 1 discarded before; the header "2:" is framing, counted once, never discarded
+    assert framer.bytes_discarded == 1 and framer._abandoned_headers == 2
+
+
+def test_a_streamed_length_prefix_cut_by_the_end_counts_every_byte_once() -> None:
+    framer = Framer(LengthPrefix(1), stream=True)
+    framer.receive_data(b"\x02\x00")
+    framer.receive_data(b"")
+    assert drain(framer) == [Data(b"\x00"), EndOfStream(b"")]
+    # 2 bytes received: 1 of header (framing), 1 delivered, none discarded
+    assert framer.bytes_discarded == 0 and framer.pending_input == 0
 
 
 class FloatHeader(HeaderKind):
@@ -528,7 +539,7 @@ def test_a_header_length_that_is_not_an_int_is_named() -> None:
         with pytest.raises(TypeError, match=r"got tuple\[float, int\]"):
             framer.next_event()
         return
-    with pytest.raises(ValueError, match=r"returned \(1\.5, 2\); it must return None or \(header_length"):
+    with pytest.raises(ValueError, match=r"returned \(1\.5, 2\) for 3 bytes; it must return None or \(header_length"):
         framer.next_event()
 
 

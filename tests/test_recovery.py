@@ -106,12 +106,12 @@ def test_resynchronising_after_a_streamed_malformed_frame_starts_a_fresh_limit()
     assert drain(f) == [Frame(b";abc")]
 
 
-def test_a_streamed_header_cut_by_the_end_of_the_stream_is_counted() -> None:
+def test_a_streamed_header_cut_by_the_end_of_the_stream_stays_framing() -> None:
     f = Framer(LengthPrefix(1), stream=True)
     f.receive_data(b"\x01")
     f.receive_data(b"")
     assert drain(f) == [EndOfStream(b"")]
-    assert f.bytes_discarded == 1
+    assert f.bytes_discarded == 0 and f._abandoned_headers == 1
 
 
 def test_the_header_of_an_empty_streamed_payload_with_a_bad_trailer_is_counted() -> None:
@@ -119,7 +119,7 @@ def test_the_header_of_an_empty_streamed_payload_with_a_bad_trailer_is_counted()
     f.receive_data(b"0:;")
     with pytest.raises(MalformedFrame):
         f.next_event()
-    assert f.bytes_discarded == 2
+    assert f.bytes_discarded == 0 and f._abandoned_headers == 2
     f.receive_data(b"")
     assert drain(f) == [EndOfStream(b";")]
 
@@ -233,4 +233,20 @@ def test_discarding_a_streamed_header_frame_counts_its_header_once() -> None:
     f.receive_data(b"a")  # a header announcing 97 bytes, consumed
     assert f.next_event() is NEED_DATA
     f.discard_buffers()
-    assert f.bytes_discarded == 1
+    assert f.bytes_discarded == 0 and f._abandoned_headers == 1
+
+
+def test_a_limit_lowered_below_what_a_streamed_frame_released_refuses_it() -> None:
+    """Found by the recovery state machine: partial() released a negative count
+    (Data(b"") and one byte handed back to the buffer, counted twice)."""
+    f = Framer(b"\n", stream=True)
+    f.receive_data(b"a")
+    assert f.next_event() == Data(b"a")
+    f.max_frame_size = 0
+    with pytest.raises(FrameTooLarge):
+        f.next_event()
+    assert f.pending_input == 0 and f.bytes_discarded == 0
+    f.receive_data(b"bc\nok\n")
+    f.max_frame_size = None
+    assert drain(f) == [Frame(b"ok")]  # the rest of the refused frame was skipped
+    assert f.bytes_discarded == 3

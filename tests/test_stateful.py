@@ -278,8 +278,10 @@ class RecoveryMachine(RuleBasedStateMachine):
             try:
                 # (payloads() does not say which of an AnyDelimiter's ended a frame)
                 if use_payloads and not isinstance(self.term, AnyDelimiter):
-                    for payload in islice(self.framer.payloads(), limit):
+                    for taken, payload in enumerate(self.framer.payloads(), 1):
                         self.account(Frame(payload))
+                        if taken == limit or isinstance(self.term, AnyDelimiter):
+                            break  # (a value read, an AnyDelimiter is in force again)
                 event = self.framer.next_event()
             except (FrameTooLarge, MalformedFrame) as error:
                 self.failed(error)
@@ -291,7 +293,8 @@ class RecoveryMachine(RuleBasedStateMachine):
     @invariant()
     def every_byte_is_accounted_for_once(self) -> None:
         framer = self.framer
-        in_flight = framer._reader.header_consumed  # a streamed header consumed, its frame not over
+        # a streamed header consumed: framing, whether or not its frame is over yet
+        in_flight = framer._reader.header_consumed + framer._abandoned_headers
         assert (
             self.delivered + self.framing + framer.bytes_discarded + framer.pending_input + in_flight
             == self.received

@@ -88,8 +88,8 @@ class Reader:
         """What ``Framer.get_terminator()`` says while this reader is in force."""
         return None
 
-    #: Framing bytes the frame in progress has consumed (a streamed header):
-    #: counted as discarded when that frame is dropped.
+    #: Framing bytes the frame in progress has consumed (a streamed header);
+    #: ``Framer._abandon_header`` accounts for them if that frame never ends.
     header_consumed = 0
     #: Received bytes the reader keeps aside, out of the buffer (a whole-mode
     #: count); ``Framer._give_back`` returns them when the frame will not end.
@@ -169,8 +169,8 @@ class DelimiterReader(Reader):
         delimiter = self.delimiter
         end = buf.find(delimiter, rx.scan)
         size = (end if end >= 0 else max(pos, rx.scan)) - pos + f._frame_size
-        if size > f._limit:  # its first bytes go out before the error (frame() has
-            return f._release(f._limit - f._frame_size)  # refused it if none are left)
+        if size > f._limit:  # its first bytes go out before the error; refused if none
+            return f._over_limit(size, self)  # are left (a limit lowered mid-frame)
         if f._eof:
             return f._wait()
         release = len(buf) - pos - longest_prefix_at_end(buf, pos, delimiter)
@@ -415,10 +415,10 @@ class HeaderReader(Reader):
     """A header announces the payload's length; a fixed trailer may follow.
 
     In whole mode the frame is held until complete; streamed, the header is
-    consumed as soon as it parses and the payload goes out as Data, the
-    trailer judged after it. A streamed frame abandoned part way (a bad
-    trailer, the end of the stream) has its consumed header counted in
-    ``bytes_discarded``, so every byte is still accounted for.
+    consumed as framing as soon as it parses and the payload goes out as
+    Data, the trailer judged after it. A streamed frame abandoned part way (a
+    bad trailer, a new terminator, the end of the stream) keeps that account:
+    its header was framing, its payload was delivered, nothing is counted twice.
     """
 
     def __init__(self, kind: HeaderKind) -> None:
@@ -461,7 +461,7 @@ class HeaderReader(Reader):
                 if held >= kind.max_header:
                     f._malformed(MalformedFrame(f"no complete header within {kind.max_header} bytes"))
                 return None
-            header = self._checked(header)
+            header = self._checked(header, len(head))
             header_size, payload_size = header
             if payload_size > f._limit:  # before any of it is held
                 skipper = ByteSkipper(header_size + payload_size + len(trailer))
@@ -489,10 +489,8 @@ class HeaderReader(Reader):
             release = min(left, held)
             self.payload_left = left - release
             return f._release(release)
-        if f._eof and left >= 0:  # the frame never ends: its header is accounted for here
-            f.bytes_discarded += self.header_consumed
-            self.payload_left = -1
-            self.header_consumed = 0
+        if f._eof and left >= 0:  # the frame never ends
+            f._abandon_header()
         return f._wait()
 
     def bulk(self, f: Framer) -> Iterator[bytes]:
@@ -517,20 +515,23 @@ class HeaderReader(Reader):
             f._frame_size = 0
             yield buf[start:end] if type(buf) is bytes else rx.take(start, end)
 
-    def _checked(self, header: object) -> tuple[int, int]:
-        """``parse_header``'s answer, or a ValueError naming the kind and the value."""
+    def _checked(self, header: object, shown: int) -> tuple[int, int]:
+        """``parse_header``'s answer, or a ValueError naming the kind and the value:
+        a user's kind is checked, so that a wrong answer cannot make the Framer
+        consume bytes that never arrived or lose count of them."""
         if (
             type(header) is tuple
             and len(header) == 2
             and type(header[0]) is int
             and type(header[1]) is int
-            and header[0] >= 1
+            and 1 <= header[0] <= shown
             and header[1] >= 0
         ):
             return header
         raise ValueError(
-            f"{self.kind!r}.parse_header returned {header!r}; it must return None or "
-            "(header_length >= 1, payload_length >= 0)"
+            f"{self.kind!r}.parse_header returned {header!r} for {shown} bytes; it must return None "
+            f"or (header_length, payload_length) with 1 <= header_length <= {shown} (the bytes it "
+            "was shown, at most max_header) and payload_length >= 0"
         )
 
     def _check_trailer(self, f: Framer, at: int) -> None:
@@ -540,9 +541,7 @@ class HeaderReader(Reader):
         if trailer and at < len(buf):
             present = buf[at : at + len(trailer)]
             if not trailer.startswith(present):
-                f.bytes_discarded += self.header_consumed  # the abandoned frame's header
-                self.header_consumed = 0
-                self.payload_left = -1
+                f._abandon_header()
                 f._malformed(
                     MalformedFrame(f"expected {trailer!r} after the payload, got {bytes(present)!r}")
                 )
