@@ -346,7 +346,6 @@ def test_sized_producers_count_towards_the_water_marks() -> None:
     f = framer()
     f.set_write_buffer_limits(100, 10)
     f.push_with_producer(simple_producer(b"x" * 150, 40))
-    f.push_with_producer(Chunks(b"unsized"))
     assert (f.pending_output, f.promised_output) == (0, 150)
     assert f.writing_paused
     assert f.data_to_send(40) == b"x" * 40
@@ -354,8 +353,37 @@ def test_sized_producers_count_towards_the_water_marks() -> None:
     assert f.data_to_send(100) == b"x" * 100  # the last pull made 30, 20 taken
     assert (f.pending_output, f.promised_output) == (10, 0)
     assert not f.writing_paused
-    assert f.data_to_send() == b"x" * 10 + b"unsized"
+    assert f.data_to_send() == b"x" * 10
     assert (f.pending_output, f.promised_output) == (0, 0)
+
+
+def test_a_producer_without_a_hint_counts_as_one_take_until_it_has_made_that_much() -> None:
+    f = Framer(b"\n", out_buffer_size=100)
+    f.set_write_buffer_limits(150, 10)
+    f.push_with_producer(Chunks(b"a" * 60, b"b" * 60, b"c"))
+    assert (f.pending_output, f.promised_output) == (0, 100)
+    assert not f.writing_paused
+    f.push_with_producer(Chunks(b"unsized"))
+    assert f.promised_output == 200 and f.writing_paused  # two queued: over the high mark
+    assert f.data_to_send(60) == b"a" * 60
+    assert (f.pending_output, f.promised_output) == (0, 140)  # 60 made of its 100
+    assert f.data_to_send(61) == b"b" * 60 + b"c"
+    assert (f.pending_output, f.promised_output) == (0, 100)  # it made 121 > 100: only the other counts
+    assert f.data_to_send() == b"unsized"
+    assert (f.pending_output, f.promised_output) == (0, 0)
+    assert not f.writing_paused
+
+
+def test_a_flood_of_unhinted_producers_holds_input_like_bytes_would() -> None:
+    """A peer that pipelines requests answered by producers without a hint, and
+    reads nothing: the queue's count reaches the hold bound, as bytes would."""
+    f = Framer(b"\n", out_buffer_size=1024)
+    f.hold_input_above = 64 * 1024
+    queued = 0
+    while not f.input_hold:
+        f.push_with_producer(Chunks(b"answer"))
+        queued += 1
+    assert queued == 65  # 64 KiB of nominal cost, then one more passes the bound
 
 
 def test_a_failing_sized_producer_takes_its_promise_with_it() -> None:

@@ -65,7 +65,6 @@ _MIN_WINDOW = 64
 _BATCH_FROM = 512
 
 _new = object.__new__
-_NO_PAYLOADS: Iterator[bytes] = iter(())  # exhausted: what payloads() gives when there is none
 _UNLIMITED = MAX_COUNT  # the internal limit when max_frame_size is None
 
 
@@ -394,24 +393,15 @@ class Framer(OutputQueue):
         Stops where the next event would not be a ``Frame`` (it then is a
         ``Data``, ``EndOfStream`` or ``NEED_DATA``: ask :meth:`next_event`), and
         raises its errors at the same point: both find frames the same way, so
-        they agree on every input. This is the
-        fast path for pipelined frames: runs of delimited frames are split in
-        bulk. Calling ``set_terminator`` (or any other method) between two
-        payloads is exact, as with ``next_event``. The first frame is looked
-        for by the call itself (so a call with no frame to give is cheap, as on
-        a trickle): its error, if any, is raised by the call.
-        """
-        if self._batch is None and self._skipper is None and not self._reader.has_bulk:
-            found = self._reader.frame(self)
-            if type(found) is bytes:
-                return self._payloads(found)
-            assert type(found) is not Frame  # only a reader with a bulk path finds Frames
-            return _NO_PAYLOADS
-        return self._payloads(None)
+        they agree on every input. This is the fast path for pipelined frames:
+        runs of delimited frames are split in bulk.
 
-    def _payloads(self, first: bytes | None) -> Iterator[bytes]:
-        if first is not None:
-            yield first
+        Nothing is read before the generator is asked for a payload, and each
+        payload is taken from the buffer only when asked for, so calls to
+        ``next_event``, ``set_terminator`` (or any other method), another
+        generator or ``receive_data`` between two payloads are exact, as with
+        ``next_event`` alone.
+        """
         while True:
             batch = self._batch
             if batch is not None:

@@ -79,6 +79,7 @@ class OutputQueue:
         self.dropped_after_close = 0
         self._closing = False
         self._taking = False
+        self._discards = 0  # discard_buffers calls so far: a take in progress sees one
         self._peeked: memoryview | None = None
         self._high = 65536
         self._low = 16384
@@ -171,8 +172,12 @@ class OutputQueue:
 
         A producer that keeps its output in memory (like :class:`simple_producer`)
         should define ``__length_hint__`` as the bytes it has left, so that this
-        memory counts towards the water marks and a binding's output bounds; a
-        lazy producer (reading a file, say) should not.
+        memory counts towards the water marks and a binding's output bounds. A
+        producer without a hint (asynchat's never had one; a lazy one reading a
+        file) counts as ``out_buffer_size`` bytes until it has made that much: so
+        queued producers always count, and a peer that pipelines requests
+        answered by producers while it reads nothing is held back by the same
+        bounds as one answered by bytes.
         """
         return self._promised
 
@@ -235,7 +240,9 @@ class OutputQueue:
         if self._closing:
             self.dropped_after_close += 1
             return
-        hint = length_hint(producer, 0)
+        hint = length_hint(producer, -1)
+        if hint < 0:  # no hint: count one take's worth, so that queued producers
+            hint = self._obs  # bound memory, whatever they hold (see promised_output)
         was_idle = not self._queue
         self._queue.append(producer)
         self._hints.append(hint)
@@ -261,6 +268,7 @@ class OutputQueue:
                 self.on_output_ready()
 
     def _discard_output(self) -> None:
+        self._discards += 1
         self._queue.clear()
         self._head_sent = 0
         self._known = 0
@@ -349,6 +357,7 @@ class OutputQueue:
         self._taking = True
         parts = []
         got = 0
+        era = self._discards  # parts gathered since the last discard_buffers
         try:
             while queue and (limit is None or got < limit):
                 item = queue[0]
@@ -368,7 +377,16 @@ class OutputQueue:
                     got += end - start
                     self._known -= end - start
                     continue
+                discards = self._discards
                 chunk = self._pull(item)  # type: ignore[arg-type]
+                if self._discards != discards:
+                    # more() called discard_buffers: the output queued before
+                    # (what this take gathered, this producer and its chunk) is
+                    # gone; what more() queued after the discard stays.
+                    parts.clear()
+                    got = 0
+                    era = self._discards
+                    continue
                 hints = self._hints
                 if chunk:
                     queue.appendleft(chunk)
@@ -380,7 +398,9 @@ class OutputQueue:
                     queue.popleft()
                     self._promised -= hints.popleft()
         except BaseException:
-            if parts:  # nothing taken is lost: put it back in front
+            # Nothing taken is lost: put it back in front (unless a producer's
+            # more() discarded the queue after it was gathered).
+            if parts and self._discards == era:
                 self._unread(parts)
             raise
         finally:
@@ -400,20 +420,28 @@ class OutputQueue:
         return chunk
 
     def _pull(self, producer: Producer) -> bytes | memoryview:
+        """The head producer's next chunk; a producer that fails is removed
+        (unless its ``more()`` discarded the queue already) and reported."""
+        discards = self._discards
         try:
             data = producer.more()
         except Exception as exc:
-            self._queue.popleft()
-            self._promised -= self._hints.popleft()
+            self._drop_failed(discards)
             error = ProducerError(producer, f"raised {exc!r}")
             error.__cause__ = exc  # spelled out: the compiled core (mypyc) drops "from"
             raise error  # noqa: B904 (the cause is set above)
         chunk = _as_bytes(data)
         if chunk is None:
-            self._queue.popleft()
-            self._promised -= self._hints.popleft()
+            self._drop_failed(discards)
             raise ProducerError(producer, f"returned {type(data).__name__}, not bytes")
         return chunk
+
+    def _drop_failed(self, discards: int) -> None:
+        """Remove the head producer, which failed: unless the queue was discarded
+        meanwhile (by its own ``more()``), which removed it already."""
+        if self._discards == discards:
+            self._queue.popleft()
+            self._promised -= self._hints.popleft()
 
     def _grew(self) -> None:
         """Queued output passed the lowest of its thresholds (``_watch``): pause
