@@ -14,6 +14,7 @@ import socket
 import struct
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
@@ -166,6 +167,8 @@ class Journal:
         self.calls: list[tuple[str, Any]] = []
         self.reasons: list[BaseException | None] = []
         self.most_queued = 0
+        #: Python memory the server held, measured by a flood scenario.
+        self.held = 0
         self.lock = threading.Lock()
 
     def add(self, name: str, argument: Any) -> None:
@@ -189,12 +192,35 @@ class Journal:
         return seen
 
 
+class _Unhinted:
+    """An asynchat-style producer: it holds its answer and gives no length hint."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.sent = 0
+
+    def more(self) -> bytes:
+        chunk = self.data[self.sent : self.sent + 4096]
+        self.sent += len(chunk)
+        return chunk
+
+
+#: How a Probe answers ``<COMMAND> n`` with n bytes: pushed, through a producer
+#: that gives a length hint, through one that does not.
+ANSWERS: dict[bytes, Callable[[Framer, int], None]] = {
+    b"BYTES": lambda framer, size: framer.push(b"x" * size),
+    b"BIG": lambda framer, size: framer.push_with_producer(simple_producer(b"x" * size, 65536)),
+    b"LAZY": lambda framer, size: framer.push_with_producer(_Unhinted(b"x" * size)),
+}
+
+
 class Probe(Handler):
     """A line protocol whose every move is journaled.
 
     ``QUIT`` answers ``bye`` and closes; ``BOOM`` answers and then raises;
-    ``BIG n`` answers n bytes through a producer; anything else is echoed in
-    upper case; the peer's end is answered ``end:<rest>`` and closes.
+    ``BIG n``, ``LAZY n`` and ``BYTES n`` answer n bytes (see :data:`ANSWERS`);
+    anything else is echoed in upper case; the peer's end is answered
+    ``end:<rest>`` and closes.
     """
 
     def __init__(self, journal: Journal) -> None:
@@ -213,8 +239,9 @@ class Probe(Handler):
         elif data == b"BOOM":
             framer.push(b"boom!\r\n")
             raise RuntimeError("a planted handler bug")
-        elif data.startswith(b"BIG "):
-            framer.push_with_producer(simple_producer(b"x" * int(data[4:]), 65536))
+        elif data.split(b" ", 1)[0] in ANSWERS:
+            command, size = data.split(b" ", 1)
+            ANSWERS[command](framer, int(size))
         else:
             framer.push(data.upper() + b"\r\n")
         queued = framer.pending_output + framer.promised_output
@@ -347,6 +374,52 @@ def a_peer_that_never_reads_costs_bounded_memory(serve: Serve) -> None:
         _lost(journal)
 
 
+def _flood_from_a_peer_that_never_reads(serve: Serve, command: bytes) -> int:
+    """1,000 pipelined requests for 16 KiB answers each, from a peer that reads
+    nothing until the server has stopped delivering: the server's Python memory
+    (tracemalloc, from before the flood) stays within ``pause_reading_above``
+    plus one answer and a margin for the loop's own buffers, whatever the
+    answers are; then every answer is read, in full."""
+    count, size, margin = 1000, 16384, 2 << 20
+    with _session(serve) as (served, journal):
+        peer = served.connect()
+        tracing = tracemalloc.is_tracing()
+        if not tracing:
+            tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            peer.send(b"%s %d\r\n" % (command, size) * count + b"QUIT\r\n")
+            delivered = journal.settle(lambda: len(journal.calls))
+            journal.held = tracemalloc.get_traced_memory()[0] - base
+        finally:
+            if not tracing:
+                tracemalloc.stop()
+        bound = Handler.pause_reading_above + size + margin
+        assert journal.held <= bound, f"the server held {journal.held} bytes (bound {bound})"
+        assert 0 < delivered < count, delivered
+        assert peer.read_to_end() == b"x" * (count * size) + b"bye\r\n"
+        peer.close()
+        _lost(journal)
+        assert journal.reasons == [None]
+        return journal.held
+
+
+def a_flood_answered_by_bytes_costs_bounded_memory(serve: Serve) -> None:
+    """Answers pushed as bytes: see :func:`_flood_from_a_peer_that_never_reads`."""
+    _flood_from_a_peer_that_never_reads(serve, b"BYTES")
+
+
+def a_flood_answered_by_hinted_producers_costs_bounded_memory(serve: Serve) -> None:
+    """Answers from producers with a length hint (``simple_producer``)."""
+    _flood_from_a_peer_that_never_reads(serve, b"BIG")
+
+
+def a_flood_answered_by_unhinted_producers_costs_bounded_memory(serve: Serve) -> None:
+    """Answers from asynchat-style producers that give no length hint (each
+    counts as ``out_buffer_size`` while queued)."""
+    _flood_from_a_peer_that_never_reads(serve, b"LAZY")
+
+
 def many_connections_at_once(serve: Serve) -> None:
     """200 connections open together, each served its own answers."""
     with _session(serve) as (served, journal):
@@ -386,6 +459,9 @@ SCENARIOS: dict[str, Callable[[Serve], None]] = {
         a_reset_mid_frame_is_the_reason,
         a_pipeline_of_large_replies_is_served,
         a_peer_that_never_reads_costs_bounded_memory,
+        a_flood_answered_by_bytes_costs_bounded_memory,
+        a_flood_answered_by_hinted_producers_costs_bounded_memory,
+        a_flood_answered_by_unhinted_producers_costs_bounded_memory,
         many_connections_at_once,
         shutdown_lets_connections_finish,
     )
