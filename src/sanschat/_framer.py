@@ -609,16 +609,22 @@ class Framer(OutputQueue):
         progress starts afresh under the same terminator. A pending
         ``close_when_done`` stays, and is then due at once.
         """
+        self._discard_input()
+        self._discard_output()
+
+    def _discard_input(self) -> int:
+        """Drop all input held (counted in ``bytes_discarded``); the frame in
+        progress starts afresh under the same terminator. Returns the count."""
         if self._reader.held:
             self._give_back()
-        self.bytes_discarded += self.pending_input  # settles a batch
+        dropped = self.pending_input  # settles a batch
+        self.bytes_discarded += dropped
         rx = self._rx
         rx.pos = rx.scan = len(rx.buf)
         self._frame_size = 0
         reader = self._reader
         if reader is self._exact_reader:  # the value starts afresh; what comes after stays
             self._expect(reader.remaining, reader.trailer, self._stream)
-            return self._discard_output()
-        # A fresh reader, the same terminator.
-        self.set_terminator(self.get_terminator(), stream=self._stream)
-        self._discard_output()
+        else:  # a fresh reader, the same terminator
+            self.set_terminator(self.get_terminator(), stream=self._stream)
+        return dropped

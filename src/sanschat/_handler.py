@@ -9,13 +9,19 @@ Framer's events to a Handler, so bindings only move bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NEED_DATA, Data, Frame
 from ._framer import DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_VALUE_SIZE, Framer
 from ._terminators import Terminator
+
+if TYPE_CHECKING:
+    import ssl
+
+    from ._tls import TLSInfo
 
 __all__ = ["Handler", "ConnectionInfo", "deliver_events"]
 
@@ -28,12 +34,14 @@ class ConnectionInfo:
     ``peer`` and ``local`` are socket addresses as the socket module gives them
     (None where there is no socket, as in memory); ``tls`` is the TLS object
     (an ``ssl.SSLObject`` or ``ssl.SSLSocket``, a ``trio.SSLStream``) where the
-    connection is encrypted, else None.
+    connection is encrypted, else None; ``tls_info`` says what a TLS handshake
+    agreed (version, cipher, ALPN, SNI, the peer's certificate), once it is done.
     """
 
     peer: Any = None
     local: Any = None
     tls: Any = None
+    tls_info: TLSInfo | None = None
 
 
 class Handler:
@@ -62,6 +70,8 @@ class Handler:
     framer: Framer
     #: Who the connection is with, set by the binding before :meth:`connection_made`.
     connection_info: ConnectionInfo
+    # Set by the connection's Driver: what start_tls calls.
+    _tls_starter: Callable[[ssl.SSLContext, str | None], None] | None = None
 
     def new_framer(self) -> Framer:
         """The Framer for a new connection of this handler."""
@@ -104,6 +114,29 @@ class Handler:
 
     def connection_lost(self, error: BaseException | None) -> None:
         """The connection is closed: ``None`` after a normal close, else why."""
+
+    def start_tls(self, context: ssl.SSLContext, *, server_hostname: str | None = None) -> None:
+        """Upgrade this connection to TLS (SMTP's STARTTLS, IMAP's and POP3's STLS,
+        FTP's AUTH TLS), in the role this end has (the server's, on a server).
+
+        What was pushed before this call goes out in clear (the "go ahead"
+        answer); what is pushed after it is encrypted, once the handshake is
+        done. Bytes the peer sent in clear after the frame that asked for the
+        upgrade are dropped and counted (``connection_info.tls_info.
+        plaintext_dropped``), never delivered: a command pipelined in clear
+        cannot be injected into the secure session. :meth:`tls_started` says when
+        the handshake is done; a failed or stalled handshake ends the connection
+        (``connection_lost`` gets the ``ssl.SSLError`` or a ``TimeoutError``).
+        ``server_hostname`` (a client's) is the name the certificate must match.
+        """
+        starter = self._tls_starter
+        if starter is None:
+            raise RuntimeError("start_tls needs a connection run by a binding (a Driver)")
+        starter(context, server_hostname)
+
+    def tls_started(self) -> None:
+        """The TLS handshake is done (from the first byte, or after
+        :meth:`start_tls`); ``connection_info.tls_info`` says what it agreed."""
 
 
 def deliver_events(framer: Framer, handler: Handler) -> bool:

@@ -32,18 +32,25 @@ class Producer(Protocol):
     def more(self) -> BytesLike: ...
 
 
-class _CloseMarker:
-    """Queued by close_when_done: the channel should close once it is reached."""
+class _Marker:
+    """A point in the queue where taking output stops: ``close_when_done``'s
+    (the channel should close once it is reached) or a switch of the output's
+    encoding (a connection's TLS upgrade: what was queued before goes out as it
+    is, what comes after is encrypted)."""
 
-    __slots__ = ()
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
-        return "<close>"
+        return f"<{self.name}>"
 
 
-_CLOSE = _CloseMarker()
+_CLOSE = _Marker("close")
+_SWITCH = _Marker("switch")
 _NO_LIMIT = 1 << 62
-_Item = Union[bytes, memoryview, Producer, _CloseMarker]
+_Item = Union[bytes, memoryview, Producer, _Marker]
 
 
 def _as_bytes(data: object) -> bytes | memoryview | None:
@@ -78,6 +85,7 @@ class OutputQueue:
         #: :meth:`close_when_done`, as asynchat ignored them.
         self.dropped_after_close = 0
         self._closing = False
+        self._switching = False  # a _SWITCH marker is queued
         self._taking = False
         self._discards = 0  # discard_buffers calls so far: a take in progress sees one
         self._peeked: memoryview | None = None
@@ -184,7 +192,7 @@ class OutputQueue:
     @property
     def has_output(self) -> bool:
         """Whether anything (bytes or a producer) is queued before any close marker."""
-        return bool(self._queue) and self._queue[0] is not _CLOSE
+        return bool(self._queue) and type(self._queue[0]) is not _Marker
 
     @property
     def writing_paused(self) -> bool:
@@ -267,6 +275,27 @@ class OutputQueue:
             if was_idle and self.on_output_ready is not None:
                 self.on_output_ready()
 
+    def _mark_switch(self) -> None:
+        """Queue the switch marker: output stops there until :meth:`_pass_switch`."""
+        if self._switching:
+            raise RuntimeError("an output switch (a TLS upgrade) is already pending")
+        self._switching = True
+        was_idle = not self._queue
+        self._queue.append(_SWITCH)
+        if was_idle and self.on_output_ready is not None:
+            self.on_output_ready()
+
+    @property
+    def _at_switch(self) -> bool:
+        """Whether everything queued before :meth:`_mark_switch` has been taken."""
+        return self._switching and self._queue[0] is _SWITCH
+
+    def _pass_switch(self) -> None:
+        """Go past the switch marker (at the head): the output after it follows."""
+        assert self._at_switch
+        self._queue.popleft()
+        self._switching = False
+
     def _discard_output(self) -> None:
         self._discards += 1
         self._queue.clear()
@@ -276,6 +305,8 @@ class OutputQueue:
         self._hints.clear()
         self._peeked = None
         self._update_water()
+        if self._switching:
+            self._queue.append(_SWITCH)
         if self._closing:
             self._queue.append(_CLOSE)
 
@@ -344,6 +375,7 @@ class OutputQueue:
         if (
             not self._hints
             and not self._closing
+            and not self._switching
             and not self._head_sent
             and (limit is None or self._known <= limit)
         ):
@@ -361,7 +393,7 @@ class OutputQueue:
         try:
             while queue and (limit is None or got < limit):
                 item = queue[0]
-                if item is _CLOSE:
+                if type(item) is _Marker:
                     break
                 if isinstance(item, (bytes, memoryview)):
                     start = self._head_sent
