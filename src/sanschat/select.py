@@ -19,6 +19,7 @@ import itertools
 import logging
 import selectors
 import socket
+import ssl
 from collections import deque
 from collections.abc import Callable
 from time import monotonic
@@ -28,6 +29,7 @@ from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
 from ._sockets import half_close, receive, send, tls_of
+from ._tls import DEFAULT_HANDSHAKE_TIMEOUT
 
 __all__ = ["Loop", "Connection", "Listener", "Timer"]
 
@@ -55,18 +57,42 @@ class Timer:
 
 
 class Connection:
-    """One connected socket running one Handler, through a :class:`~sanschat.Driver`."""
+    """One connected socket running one Handler, through a :class:`~sanschat.Driver`.
 
-    def __init__(self, loop: Loop, sock: socket.socket, handler: Handler) -> None:
+    ``tls`` runs TLS from the first byte (the Driver's, without blocking the
+    loop), in the server's role unless ``server_side`` is false; a client's
+    ``server_hostname`` is the name its peer's certificate must match.
+    """
+
+    def __init__(
+        self,
+        loop: Loop,
+        sock: socket.socket,
+        handler: Handler,
+        *,
+        tls: ssl.SSLContext | None = None,
+        server_side: bool = True,
+        server_hostname: str | None = None,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    ) -> None:
         self.loop = loop
         self.sock = sock
         self.handler = handler
         self.peer: Any = _address(sock.getpeername)
         info = ConnectionInfo(self.peer, _address(sock.getsockname), tls_of(sock))
-        self.driver = Driver(handler, info, on_wake=self._update)
+        self.driver = Driver(
+            handler,
+            info,
+            on_wake=self._update,
+            tls=tls,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            handshake_timeout=handshake_timeout,
+        )
         self.closed = False
         self._mask = 0
         self._linger: Timer | None = None  # set once a clean close is under way
+        self._handshake_timer: Timer | None = None  # armed while a TLS handshake runs
         sock.setblocking(False)
         loop.connections.add(self)
         self.driver.start()
@@ -95,6 +121,8 @@ class Connection:
         if self.closed:
             return
         driver = self.driver
+        if driver.deadline is not None and self._handshake_timer is None:
+            self._handshake_timer = self.loop.call_later(driver.deadline - monotonic(), self._deadline_due)
         action = driver.close_action
         if action is CloseAction.ABORT or (action is CloseAction.CLOSE and driver.input_ended):
             self._finish()
@@ -118,6 +146,11 @@ class Connection:
             selector.modify(self.sock, mask, self._on_ready)
         self._mask = mask
 
+    def _deadline_due(self) -> None:
+        self._handshake_timer = None
+        self.driver.check_deadline()
+        self._update()
+
     # ------------------------------------------------------------- closing
 
     def close(self) -> None:
@@ -130,6 +163,8 @@ class Connection:
         self.closed = True
         if self._linger is not None:
             self._linger.cancel()
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
         if self._mask:
             self.loop.selector.unregister(self.sock)
             self._mask = 0
@@ -151,10 +186,20 @@ def _address(get: Callable[[], Any]) -> Any:
 class Listener:
     """A listening socket that makes a Connection, with a new Handler, per client."""
 
-    def __init__(self, loop: Loop, sock: socket.socket, factory: Callable[[], Handler]) -> None:
+    def __init__(
+        self,
+        loop: Loop,
+        sock: socket.socket,
+        factory: Callable[[], Handler],
+        *,
+        tls: ssl.SSLContext | None = None,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    ) -> None:
         self.loop = loop
         self.sock = sock
         self.factory = factory
+        self.tls = tls
+        self.handshake_timeout = handshake_timeout
         self.address: Any = sock.getsockname()
         self._paused: Timer | None = None
         sock.setblocking(False)
@@ -178,7 +223,7 @@ class Listener:
                 log.exception("handler factory failed; dropping the client")
                 client.close()
                 continue
-            Connection(self.loop, client, handler)
+            Connection(self.loop, client, handler, tls=self.tls, handshake_timeout=self.handshake_timeout)
 
     def _back_off(self, error: OSError) -> None:
         """accept() failed (descriptors exhausted, say): stop listening for
@@ -233,21 +278,39 @@ class Loop:
         port: int = 0,
         *,
         backlog: int = 1024,
+        tls: ssl.SSLContext | None = None,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     ) -> Listener:
         """Accept TCP clients on ``host:port`` (0: a free port, see ``.address``);
-        each gets a Handler from ``factory``."""
+        each gets a Handler from ``factory``. ``tls``: every connection runs TLS
+        from its first byte (a server context), its handshake bounded by
+        ``handshake_timeout`` seconds."""
         sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
-        return Listener(self, sock, factory)
+        return Listener(self, sock, factory, tls=tls, handshake_timeout=handshake_timeout)
 
-    def connect(self, handler: Handler, host: str, port: int, *, timeout: float = 10.0) -> Connection:
-        """Connect to ``host:port`` (blocking for at most ``timeout``) and run ``handler``."""
+    def connect(
+        self,
+        handler: Handler,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 10.0,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Connection:
+        """Connect to ``host:port`` (blocking for at most ``timeout``) and run
+        ``handler`` as a client: with ``tls`` from the first byte, verifying
+        the server's certificate against ``server_hostname`` (default
+        ``host``); ``handler.start_tls`` upgrades later as a client too."""
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return Connection(self, sock, handler)
+        hostname = (server_hostname or host) if tls is not None else server_hostname
+        return Connection(self, sock, handler, tls=tls, server_side=False, server_hostname=hostname)
 
-    def add_socket(self, sock: socket.socket, handler: Handler) -> Connection:
-        """Run ``handler`` on an already connected stream socket (a socketpair, say)."""
-        return Connection(self, sock, handler)
+    def add_socket(self, sock: socket.socket, handler: Handler, **options: Any) -> Connection:
+        """Run ``handler`` on an already connected stream socket (a socketpair,
+        say); ``options`` are :class:`Connection`'s (``tls``, ``server_side``...)."""
+        return Connection(self, sock, handler, **options)
 
     # ---------------------------------------------------------- callbacks
 
