@@ -8,6 +8,7 @@ stream's operations (:class:`Transport`); nothing here imports an event loop.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,17 @@ async def run_connection(lib: Primitives, transport: Transport, driver: Driver, 
                 driver.eof_received()
             notify()
 
+    async def watch_deadline() -> None:
+        """End a TLS handshake that takes too long (``Driver.deadline``)."""
+        while True:
+            deadline = driver.deadline
+            if deadline is None:
+                await changed.wait()
+                continue
+            await lib.sleep(max(0.0, deadline - time.monotonic()))
+            driver.check_deadline()
+            notify()
+
     async def write_loop() -> CloseAction:
         while (action := driver.close_action) is CloseAction.NONE:
             view = driver.peek_output()
@@ -98,6 +110,7 @@ async def run_connection(lib: Primitives, transport: Transport, driver: Driver, 
         driver.start()
         async with lib.task_group() as group:
             group.start_soon(read_loop)
+            group.start_soon(watch_deadline)
             action = await write_loop()
             group.cancel_scope.cancel()
         if action is CloseAction.CLOSE:
@@ -121,6 +134,9 @@ class Server:
     :meth:`shutdown`. ``wrap(stream)`` gives a stream's Transport and
     ConnectionInfo; ``port_of(listener)`` a listener's port."""
 
+    #: Seconds a cleanly closing connection waits for the peer's end of stream.
+    linger = 2.0
+
     def __init__(
         self,
         lib: Primitives,
@@ -128,8 +144,11 @@ class Server:
         cancel_scope: Any,
         wrap: Callable[[Any], tuple[Transport, ConnectionInfo]],
         port_of: Callable[[Any], int],
+        driver_options: dict[str, Any] | None = None,
     ) -> None:
         self.listeners = listeners
+        #: Keywords for each connection's Driver (``tls``, ``handshake_timeout``).
+        self.driver_options = driver_options or {}
         #: The drivers of the open connections.
         self.connections: set[Driver] = set()
         self._closing = False
@@ -188,13 +207,13 @@ class Server:
                 log.exception("handler factory failed; dropping the client")
                 await transport.close()
                 continue
-            group.start_soon(self._run, transport, Driver(handler, info))
+            group.start_soon(self._run, transport, Driver(handler, info, **self.driver_options))
 
     async def _run(self, transport: Transport, driver: Driver) -> None:
         """Run one connection, counted among the open ones."""
         self.connections.add(driver)
         try:
-            await run_connection(self._lib, transport, driver, linger=2.0)
+            await run_connection(self._lib, transport, driver, self.linger)
         finally:
             self.connections.discard(driver)
             if self._closing and not self.connections:

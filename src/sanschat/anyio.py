@@ -11,6 +11,7 @@ life is the :class:`~sanschat.Driver`'s, as under every binding. Needs anyio
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
 try:
@@ -25,6 +26,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess
 from ._async_driver import Primitives, Server, Transport, run_connection
 from ._driver import Driver
 from ._handler import ConnectionInfo, Handler
+from ._tls import DEFAULT_HANDSHAKE_TIMEOUT
 
 __all__ = ["serve_stream", "connect", "serve", "Server"]
 
@@ -70,16 +72,42 @@ def _info(stream: ByteStream) -> ConnectionInfo:
 
 
 async def serve_stream(
-    stream: ByteStream, handler: Handler, *, receive_size: int = 65536, linger: float = 2.0
+    stream: ByteStream,
+    handler: Handler,
+    *,
+    receive_size: int = 65536,
+    linger: float = 2.0,
+    tls: ssl.SSLContext | None = None,
+    server_side: bool = True,
+    server_hostname: str | None = None,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
 ) -> None:
     """Run ``handler`` on ``stream`` until the connection is over (see
-    ``sanschat.trio.serve_stream``: the same engine, the same rules)."""
-    await run_connection(ANYIO, _transport(stream, receive_size), Driver(handler, _info(stream)), linger)
+    ``sanschat.trio.serve_stream``: the same engine, the same rules, TLS too)."""
+    driver = Driver(
+        handler,
+        _info(stream),
+        tls=tls,
+        server_side=server_side,
+        server_hostname=server_hostname,
+        handshake_timeout=handshake_timeout,
+    )
+    await run_connection(ANYIO, _transport(stream, receive_size), driver, linger)
 
 
-async def connect(handler: Handler, host: str, port: int) -> None:
-    """Connect to ``host:port`` and run ``handler`` until the connection is over."""
-    await serve_stream(await anyio.connect_tcp(host, port), handler)
+async def connect(
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> None:
+    """Connect to ``host:port`` and run ``handler`` as a client until the
+    connection is over (``tls`` as in ``sanschat.trio.connect``)."""
+    hostname = (server_hostname or host) if tls is not None else server_hostname
+    stream = await anyio.connect_tcp(host, port)
+    await serve_stream(stream, handler, tls=tls, server_side=False, server_hostname=hostname)
 
 
 def _wrap(stream: ByteStream) -> tuple[Transport, ConnectionInfo]:
@@ -91,14 +119,23 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
+    tls: ssl.SSLContext | None = None,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     task_status: TaskStatus[Server] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve TCP on ``host:port``, a Handler from ``factory`` per client, until
     cancelled or ``server.shutdown(timeout)``; ``await task_group.start(serve,
     ...)`` gives the Server (``server.port``). An error in one handler closes
-    only its connection."""
+    only its connection. ``tls`` (a server context): every connection runs TLS
+    from its first byte, in sanschat's sans-IO layer."""
+    options = {"tls": tls, "handshake_timeout": handshake_timeout}
     with anyio.CancelScope() as scope:
         listeners = (await anyio.create_tcp_listener(local_host=host, local_port=port)).listeners
         await Server(
-            ANYIO, list(listeners), scope, _wrap, lambda listener: listener.extra(SocketAttribute.local_port)
+            ANYIO,
+            list(listeners),
+            scope,
+            _wrap,
+            lambda listener: listener.extra(SocketAttribute.local_port),
+            options,
         ).serve(factory, task_status)

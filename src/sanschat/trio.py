@@ -24,6 +24,7 @@ Cancellation (trio's contract, kept):
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
 from ._terminators import Terminator
+from ._tls import DEFAULT_HANDSHAKE_TIMEOUT
 
 __all__ = ["FramedConnection", "serve_stream", "serve", "connect", "Server"]
 
@@ -189,7 +191,15 @@ class FramedConnection(trio.abc.AsyncResource):
 
 
 async def serve_stream(
-    transport: trio.abc.Stream, handler: Handler, *, receive_size: int = 65536, linger: float = 2.0
+    transport: trio.abc.Stream,
+    handler: Handler,
+    *,
+    receive_size: int = 65536,
+    linger: float = 2.0,
+    tls: ssl.SSLContext | None = None,
+    server_side: bool = True,
+    server_hostname: str | None = None,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
 ) -> None:
     """Run ``handler`` on ``transport`` until the connection is over, on a
     :class:`~sanschat.Driver` (so it behaves as under every binding).
@@ -200,14 +210,37 @@ async def serve_stream(
     ends it at once. Either way ``connection_lost`` gets the reason and this
     returns normally. A clean close sends our end of stream, then drops what
     the peer still sends until its own end or ``linger`` seconds.
+
+    ``tls`` runs TLS from the first byte in sanschat's own sans-IO layer (the
+    same under every binding), in the server's role unless ``server_side`` is
+    false; ``handler.start_tls`` upgrades later. A handshake longer than
+    ``handshake_timeout`` seconds ends the connection.
     """
-    driver = Driver(handler, _info(transport))
+    driver = Driver(
+        handler,
+        _info(transport),
+        tls=tls,
+        server_side=server_side,
+        server_hostname=server_hostname,
+        handshake_timeout=handshake_timeout,
+    )
     await run_connection(TRIO, _transport(transport, receive_size), driver, linger)
 
 
-async def connect(handler: Handler, host: str, port: int) -> None:
-    """Connect to ``host:port`` and run ``handler`` until the connection is over."""
-    await serve_stream(await trio.open_tcp_stream(host, port), handler)
+async def connect(
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> None:
+    """Connect to ``host:port`` and run ``handler`` as a client until the
+    connection is over: with ``tls`` from the first byte, verifying the
+    server's certificate against ``server_hostname`` (default ``host``)."""
+    hostname = (server_hostname or host) if tls is not None else server_hostname
+    stream = await trio.open_tcp_stream(host, port)
+    await serve_stream(stream, handler, tls=tls, server_side=False, server_hostname=hostname)
 
 
 TRIO = Primitives(
@@ -257,6 +290,8 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
+    tls: ssl.SSLContext | None = None,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve TCP on ``host:port``, running a Handler from ``factory`` per client,
@@ -266,10 +301,12 @@ async def serve(
     (``server.port``, ``await server.shutdown(timeout)``). An error in one
     connection's handler is logged (logger ``sanschat``) and closes that
     connection only; a failing accept (out of descriptors) backs off briefly.
+    ``tls`` (a server context): every connection runs TLS from its first byte.
     """
+    options = {"tls": tls, "handshake_timeout": handshake_timeout}
     with trio.CancelScope() as scope:
         listeners = await trio.open_tcp_listeners(port, host=host)
-        await Server(TRIO, listeners, scope, _wrap, _port).serve(factory, task_status)
+        await Server(TRIO, listeners, scope, _wrap, _port, options).serve(factory, task_status)
 
 
 def __getattr__(name: str) -> Any:
