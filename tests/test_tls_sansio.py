@@ -292,3 +292,57 @@ def test_start_tls_twice_is_a_clear_error(server_context: ssl.SSLContext) -> Non
 def test_start_tls_outside_a_connection_is_a_clear_error(server_context: ssl.SSLContext) -> None:
     with pytest.raises(RuntimeError, match="needs a connection"):
         Handler().start_tls(server_context)
+
+
+class Upgrading(Journaled):
+    """A server that answers ``request`` with ``answer`` and upgrades: the shape
+    of SMTP's STARTTLS, IMAP's STARTTLS (tagged) and POP3's STLS."""
+
+    def __init__(self, context: ssl.SSLContext, request: bytes, answer: bytes) -> None:
+        super().__init__()
+        self.context, self.request, self.answer = context, request, answer
+
+    def frame_received(self, data: bytes) -> None:
+        super().frame_received(data)
+        if data == self.request:
+            self.framer.push(self.answer + b"\r\n")
+            self.start_tls(self.context)
+        else:
+            self.framer.push(b"seen " + data + b"\r\n")
+
+
+@pytest.mark.parametrize(
+    ("request_line", "answer", "injected"),
+    [
+        (b"STARTTLS", b"220 2.0.0 ready", b"MAIL FROM:<evil@example.org>"),
+        (b"a001 STARTTLS", b"a001 OK begin TLS negotiation now", b"a002 LOGIN victim password"),
+        (b"STLS", b"+OK begin TLS negotiation", b"USER victim"),
+    ],
+    ids=["smtp", "imap", "pop3"],
+)
+def test_every_upgrade_shape_drops_what_was_pipelined_in_clear(
+    server_context: ssl.SSLContext,
+    client_context: ssl.SSLContext,
+    request_line: bytes,
+    answer: bytes,
+    injected: bytes,
+) -> None:
+    server_handler = Upgrading(server_context, request_line, answer)
+    server = Driver(server_handler)
+    server.start()
+    server.data_received(request_line + b"\r\n" + injected + b"\r\n")
+    assert server_handler.frames == [request_line]
+    assert server.plaintext_dropped == len(injected) + 2
+    clear = server.data_to_send()
+    assert clear == answer + b"\r\n"  # the answer in clear, and nothing for the injection
+    # A real client then upgrades and talks inside TLS: only that is heard.
+    client_handler = Journaled()
+    client = Driver(client_handler, server_side=False, tls=client_context, server_hostname="localhost")
+    client.start()
+    client_handler.framer.push(b"inside\r\n")
+    pump(server, client)
+    assert server_handler.frames == [request_line, b"inside"]
+    assert client_handler.frames == [b"seen inside"]
+    info = server_handler.connection_info.tls_info
+    assert info is not None and info.plaintext_dropped == len(injected) + 2
+    end(server, client)

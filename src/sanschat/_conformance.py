@@ -11,6 +11,7 @@ own journal, what the contract in :mod:`sanschat._driver` promises.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -24,7 +25,7 @@ from ._framer import Framer
 from ._handler import Handler
 from ._output import simple_producer
 
-__all__ = ["Peer", "Served", "Serve", "check_binding", "SCENARIOS", "TcpPeer", "memory_server"]
+__all__ = ["Peer", "Served", "Serve", "check_binding", "SCENARIOS", "TcpPeer", "TlsPeer", "memory_server"]
 
 #: How long a scenario waits for something that should happen at once: a
 #: backstop against hangs, never what a scenario asserts.
@@ -92,6 +93,66 @@ class TcpPeer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class TlsPeer(TcpPeer):
+    """A blocking TLS client over TCP, verification on. TLS has no half-close:
+    :meth:`shutdown_write` sends ``close_notify``, after which the server's
+    answers are still read (TLS 1.3 allows it; the server treats our
+    ``close_notify`` as our end of stream). :meth:`read_to_end` insists on the
+    server's own ``close_notify``: a bare TCP end is an error here (a
+    truncation), as a strict client sees it."""
+
+    def __init__(self, address: tuple[str, int], context: ssl.SSLContext, server_hostname: str) -> None:
+        super().__init__(address)
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
+        while not self._step(self.tls.do_handshake):
+            pass
+
+    def _flush(self) -> None:
+        if self._outgoing.pending:
+            self.sock.sendall(self._outgoing.read())
+
+    def _step(self, operation: Callable[[], object]) -> bool:
+        """Run a TLS operation; False (after feeding it wire bytes) while it wants more."""
+        try:
+            operation()
+        except ssl.SSLWantReadError:
+            self._flush()
+            data = self.sock.recv(1 << 20)
+            if not data:
+                raise ConnectionError("the server ended the TCP stream during the handshake") from None
+            self._incoming.write(data)
+            return False
+        self._flush()
+        return True
+
+    def send(self, data: bytes) -> None:
+        self.tls.write(data)
+        self._flush()
+
+    def shutdown_write(self) -> None:
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass  # the server's close_notify comes after its answers
+        self._flush()
+
+    def read_to_end(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = self.tls.read(1 << 20)
+            except ssl.SSLWantReadError:
+                data = self.sock.recv(1 << 20)
+                if not data:
+                    raise ConnectionError("the server ended the TCP stream without close_notify") from None
+                self._incoming.write(data)
+                continue
+            except ssl.SSLZeroReturnError:
+                return b"".join(chunks)  # its close_notify: a clean end
+            chunks.append(chunk)
 
 
 class _MemoryPeer:
