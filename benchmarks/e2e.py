@@ -16,6 +16,7 @@ Two protocols:
   per command), both executing with the example's own ``execute``.
 
 Run alone: ``python benchmarks/e2e.py [--quick]`` (``run.py`` includes it).
+``e2e_tls.py`` runs the same servers and clients over TLS.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import os
 import random
 import selectors
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -69,13 +71,16 @@ def _handler(protocol: str) -> Callable[[], Any]:
     return Echo
 
 
-def _serve_sanschat(loop: str, factory: Callable[[], Any], ready: Callable[[int], None]) -> None:
+TLS = ssl.SSLContext | None  # a server context: TLS from the first byte
+
+
+def _serve_sanschat(loop: str, factory: Callable[[], Any], ready: Callable[[int], None], tls: TLS) -> None:
     from sanschat.examples._run import serve
 
-    serve(factory, loop, "127.0.0.1", 0, lambda host, port: ready(port))
+    serve(factory, loop, "127.0.0.1", 0, lambda host, port: ready(port), tls=tls)
 
 
-def _serve_asyncio_echo(hand_split: bool, ready: Callable[[int], None]) -> None:
+def _serve_asyncio_echo(hand_split: bool, ready: Callable[[int], None], tls: TLS) -> None:
     import asyncio
 
     class HandSplit(asyncio.Protocol):
@@ -97,16 +102,29 @@ def _serve_asyncio_echo(hand_split: bool, ready: Callable[[int], None]) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         if hand_split:
-            server = await loop.create_server(HandSplit, "127.0.0.1", 0)
+            server = await loop.create_server(HandSplit, "127.0.0.1", 0, ssl=tls)
         else:
-            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
         ready(server.sockets[0].getsockname()[1])
         await server.serve_forever()
 
     asyncio.run(main())
 
 
-def _serve_asyncio_resp(ready: Callable[[int], None]) -> None:
+async def read_command(reader: Any) -> list[bytes] | None:
+    """One RESP command's arguments, read with ``StreamReader``'s ``readline``
+    and ``readexactly`` (or a reader with the same two); None at the end."""
+    line = await reader.readline()
+    if not line:
+        return None
+    args = []
+    for _ in range(int(line[1:])):
+        size = int((await reader.readline())[1:])
+        args.append((await reader.readexactly(size + 2))[:-2])
+    return args
+
+
+def _serve_asyncio_resp(ready: Callable[[int], None], tls: TLS) -> None:
     import asyncio
 
     from sanschat.examples.resp import RespServer
@@ -116,35 +134,33 @@ def _serve_asyncio_resp(ready: Callable[[int], None]) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         commands = RespServer(store)  # its execute() only, so both servers do the same work
         commands.framer = SimpleNamespace(push=writer.write)  # type: ignore[assignment]
-        while line := await reader.readline():
-            args = []
-            for _ in range(int(line[1:])):
-                size = int((await reader.readline())[1:])
-                args.append((await reader.readexactly(size + 2))[:-2])
+        while (args := await read_command(reader)) is not None:
             commands.execute(args)
             await writer.drain()
         writer.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=1 << 20)
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=1 << 20, ssl=tls)
         ready(server.sockets[0].getsockname()[1])
         await server.serve_forever()
 
     asyncio.run(main())
 
 
-def serve(protocol: str, kind: str) -> None:
-    """Serve ``protocol`` as ``kind`` on a free port of 127.0.0.1; print the port."""
+def ready(port: int) -> None:
+    """Tell the parent (``start_servers``) that clients can connect."""
+    print(port, flush=True)
 
-    def ready(port: int) -> None:
-        print(port, flush=True)
 
+def serve(protocol: str, kind: str, tls: TLS = None) -> None:
+    """Serve ``protocol`` as ``kind`` on a free port of 127.0.0.1; print the port.
+    ``tls``: a server context, for TLS from the first byte."""
     if kind.startswith("sanschat "):
-        _serve_sanschat(kind.split()[1], _handler(protocol), ready)
+        _serve_sanschat(kind.split()[1], _handler(protocol), ready, tls)
     elif protocol == "echo":
-        _serve_asyncio_echo(kind == "asyncio Protocol, hand-split", ready)
+        _serve_asyncio_echo(kind == "asyncio Protocol, hand-split", ready, tls)
     else:
-        _serve_asyncio_resp(ready)
+        _serve_asyncio_resp(ready, tls)
 
 
 # ------------------------------------------------------------------ clients
@@ -185,60 +201,101 @@ def resp_batches(client: int, count: int, per_batch: int, tag: bytes) -> list[Ba
     return batches
 
 
-def drive(port: int, work: list[list[Batch]]) -> float:
+def connect_plain(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock
+
+
+# A non-blocking TLS socket that cannot go on until the other direction moves:
+# a would-block, like a plain socket's, retried on the next event.
+TLS_WOULD_BLOCK = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def drive(
+    port: int, work: list[list[Batch]], connect: Callable[[int], socket.socket] = connect_plain
+) -> float:
     """One client per entry of ``work``, each sending its batches in turn; return
-    the seconds until every reply has come. Raises if a reply differs."""
+    the seconds until every reply has come. Raises if a reply differs.
+    ``connect(port)`` gives a connected non-blocking socket (an ``SSLSocket``
+    with its handshake done for TLS); connecting is not timed."""
     sel = selectors.DefaultSelector()
-    clients = []
-    for batches in work:
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.setblocking(False)
-        clients.append((sock, iter(batches)))
+    clients = [(connect(port), iter(batches)) for batches in work]
     start = time.perf_counter()
     state: dict[socket.socket, list[Any]] = {}
     for sock, batches in clients:
         request, reply = next(batches)
-        state[sock] = [batches, memoryview(request), reply, []]
+        state[sock] = [batches, memoryview(request), reply, [], isinstance(sock, ssl.SSLSocket)]
         sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
-    left = len(clients)
-    while left:
-        for key, mask in sel.select(timeout=60):
-            sock = key.fileobj  # type: ignore[assignment]
-            st = state[sock]
-            if mask & selectors.EVENT_WRITE and st[1]:
-                st[1] = st[1][sock.send(st[1][:262144]) :]
-                if not st[1]:
-                    sel.modify(sock, selectors.EVENT_READ)
-            if mask & selectors.EVENT_READ:
-                data = sock.recv(262144)
-                if not data:
-                    raise RuntimeError("the server closed early")
-                st[3].append(data)
-                if sum(map(len, st[3])) >= len(st[2]):
-                    if b"".join(st[3]) != st[2]:
-                        raise RuntimeError(f"wrong reply on port {port}")
-                    nxt = next(st[0], None)
-                    if nxt is None:
-                        sel.unregister(sock)
-                        left -= 1
-                    else:
-                        st[1], st[2], st[3] = memoryview(nxt[0]), nxt[1], []
-                        sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
-    elapsed = time.perf_counter() - start
-    for sock, _ in clients:
-        sock.close()
-    sel.close()
+    try:
+        left = len(clients)
+        while left:
+            for key, mask in sel.select(timeout=60):
+                sock = key.fileobj  # type: ignore[assignment]
+                st = state[sock]
+                if mask & selectors.EVENT_WRITE and st[1]:
+                    try:
+                        st[1] = st[1][sock.send(st[1][:262144]) :]
+                    except TLS_WOULD_BLOCK:  # retried with the same bytes, as OpenSSL requires
+                        pass
+                    if not st[1]:
+                        sel.modify(sock, selectors.EVENT_READ)
+                if mask & selectors.EVENT_READ:
+                    try:
+                        data = sock.recv(262144)
+                    except TLS_WOULD_BLOCK:  # half a TLS record, or a session ticket and no data
+                        continue
+                    if not data:
+                        raise RuntimeError("the server closed early")
+                    st[3].append(data)
+                    while st[4]:  # TLS gives a record a recv: read on while records are there,
+                        try:  # decrypted (pending()) or in the socket, rather than select per record
+                            data = sock.recv(262144)
+                        except TLS_WOULD_BLOCK:
+                            break
+                        if not data:
+                            break  # the end: the next recv says so
+                        st[3].append(data)
+                    if sum(map(len, st[3])) >= len(st[2]):
+                        if b"".join(st[3]) != st[2]:
+                            raise RuntimeError(f"wrong reply on port {port}")
+                        nxt = next(st[0], None)
+                        if nxt is None:
+                            sel.unregister(sock)
+                            left -= 1
+                        else:
+                            st[1], st[2], st[3] = memoryview(nxt[0]), nxt[1], []
+                            sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        elapsed = time.perf_counter() - start
+    finally:  # a wrong reply too
+        for sock, _ in clients:
+            sock.close()
+        sel.close()
     return elapsed
 
 
-def start_servers(protocol: str, kinds: list[str], log: Callable[[str], None]) -> dict[str, tuple[Any, int]]:
+Servers = dict[str, tuple[Any, int]]  # kind -> (its process, its port)
+
+
+def start_servers(
+    protocol: str,
+    kinds: list[str],
+    log: Callable[[str], None],
+    script: str = __file__,
+    extra: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Servers:
+    """Start one process per kind (``script serve PROTOCOL KIND *extra``, which
+    prints its port); a kind whose server does not start is skipped and said."""
     servers = {}
     for kind in kinds:
         proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "serve", protocol, kind],
+            [sys.executable, os.path.abspath(script), "serve", protocol, kind, *extra],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            env=env,
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -246,9 +303,55 @@ def start_servers(protocol: str, kinds: list[str], log: Callable[[str], None]) -
             servers[kind] = (proc, int(line))
         else:
             log(f"  {kind:32s} skipped (server did not start)")
-            proc.terminate()
-            proc.wait(timeout=10)
+            _end(proc)
     return servers
+
+
+def _end(proc: Any) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+    proc.stdin.close()
+    proc.stdout.close()
+
+
+def stop_servers(servers: Servers) -> None:
+    for proc, _ in servers.values():
+        _end(proc)
+
+
+def measure(
+    protocol: str,
+    servers: Servers,
+    clients: int = 50,
+    batches: int = 40,
+    per_batch: int = 100,
+    rounds: int = 5,
+    log: Callable[[str], None] = print,
+    connect: Callable[[int], socket.socket] = connect_plain,
+) -> dict[str, float]:
+    """Median requests/s of each of ``servers`` (serving ``protocol``, "echo"
+    or "resp"), over round-robin rounds of the same work for each."""
+    rng = random.Random(20261126)
+    echo_work = [echo_batches(batches, per_batch, rng) for _ in range(clients)]
+
+    def work(run: str) -> list[list[Batch]]:
+        if protocol == "echo":
+            return echo_work
+        return [resp_batches(i, batches, per_batch, run.encode()) for i in range(clients)]
+
+    times: dict[str, list[float]] = {kind: [] for kind in servers}
+    for _, port in servers.values():
+        drive(port, work("warm-up"), connect)  # (and the first check of every reply)
+    for round_ in range(rounds):
+        kinds = list(servers)
+        shift = round_ % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            times[kind].append(drive(servers[kind][1], work(f"round {round_}"), connect))
+    requests = clients * batches * per_batch
+    results = {kind: requests / statistics.median(seconds) for kind, seconds in times.items()}
+    for kind, rate in results.items():
+        log(f"  {kind:32s} {rate:12,.0f} requests/s")
+    return results
 
 
 def run(
@@ -260,41 +363,20 @@ def run(
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Median requests/s of each server of ``protocol`` ("echo" or "resp")."""
-    rng = random.Random(20261126)
-    echo_work = [echo_batches(batches, per_batch, rng) for _ in range(clients)]
-
-    def work(run: str) -> list[list[Batch]]:
-        if protocol == "echo":
-            return echo_work
-        return [resp_batches(i, batches, per_batch, run.encode()) for i in range(clients)]
-
     servers = start_servers(protocol, ECHO if protocol == "echo" else RESP, log)
-    times: dict[str, list[float]] = {kind: [] for kind in servers}
     try:
-        for _, port in servers.values():
-            drive(port, work("warm-up"))  # (and the first check of every reply)
-        for round_ in range(rounds):
-            kinds = list(servers)
-            shift = round_ % len(kinds)
-            for kind in kinds[shift:] + kinds[:shift]:
-                times[kind].append(drive(servers[kind][1], work(f"round {round_}")))
+        return measure(protocol, servers, clients, batches, per_batch, rounds, log)
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait(timeout=10)
-    requests = clients * batches * per_batch
-    results = {kind: requests / statistics.median(seconds) for kind, seconds in times.items()}
-    for kind, rate in results.items():
-        log(f"  {kind:32s} {rate:12,.0f} requests/s")
-    return results
+        stop_servers(servers)
 
 
-def ratios(protocol: str, figures: dict[str, float]) -> list[str]:
-    reference = REFERENCE[protocol]
-    if reference not in figures:
-        return []
+def ratios(protocol: str, figures: dict[str, float], references: Sequence[str] = ()) -> list[str]:
+    """Each sanschat figure against each reference present (by default the
+    protocol's plain reference)."""
     return [
         f"{kind} vs {reference}: {rate / figures[reference]:.2f}x"
+        for reference in references or [REFERENCE[protocol]]
+        if reference in figures
         for kind, rate in figures.items()
         if kind.startswith("sanschat")
     ]
