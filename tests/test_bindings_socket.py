@@ -3,15 +3,17 @@ over real loopback sockets (the Handler contract itself is in test_conformance).
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from sanschat import Data, EndOfStream, Frame, Framer, Handler
+from sanschat import Data, EndOfStream, Frame, Framer, Handler, InputEvent
 from sanschat.socket import FramedSocket, Server, connect, serve
 
 
@@ -74,13 +76,201 @@ def test_a_push_from_another_thread_under_the_server_lock_is_sent(server: Server
 
 
 def test_framed_socket_wraps_any_connected_socket(server: Server) -> None:
-    import socket
-
     from sanschat import Framer
 
     with FramedSocket(socket.create_connection(("127.0.0.1", server.port)), Framer(b"\r\n")) as client:
         client.send(b"a\r\nb\r\n")
         assert [client.next_event(30), client.next_event(30)] == [Frame(b"a"), Frame(b"b")]
+
+
+# ------------------------------------------------- a timeout loses nothing
+#
+# Every FramedSocket call that can time out, followed by more calls, against a
+# real peer: every byte arrives exactly once, in order, in both directions,
+# and the socket keeps its own timeout.
+
+#: The timeout of the calls meant to time out (seconds): it expires, by design.
+SHORT = 0.2
+#: The socket's own timeout otherwise: a backstop, never expected to expire.
+PATIENCE = 30.0
+
+
+def numbered_lines(first: int, count: int) -> bytes:
+    return b"".join(b"%07d\r\n" % number for number in range(first, first + count))
+
+
+class FarEnd:
+    """The peer of a FramedSocket: a plain socket over loopback that reads
+    (and keeps) everything in a thread of its own, and can stop reading for a
+    while. Small buffers on both sides, so a peer that stops soon blocks the
+    sender."""
+
+    def __init__(self) -> None:
+        with socket.socket() as listener:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)  # (inherited by the accepted one)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            client = socket.create_connection(listener.getsockname(), timeout=PATIENCE)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+            self.sock, _ = listener.accept()
+        self.client = FramedSocket(client, Framer(b"\r\n"))
+        self.received = bytearray()
+        self.ended = False
+        self._reading = threading.Event()
+        self._reading.set()
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        # If a FramedSocket call that should time out blocks for ever, the cut
+        # ends it (with an end of stream), so the test fails instead of hanging.
+        self._watchdog = threading.Timer(4 * PATIENCE, self.cut)
+        self._watchdog.start()
+
+    def _read(self) -> None:
+        while self._reading.wait() and (chunk := self.sock.recv(65536)):
+            with self._changed:
+                self.received += chunk
+        with self._changed:
+            self.ended = True
+            self._changed.notify_all()
+
+    def stop_reading(self) -> None:
+        self._reading.clear()  # (a read under way still finishes)
+
+    def resume_reading(self) -> None:
+        self._reading.set()
+
+    def everything(self) -> bytes:
+        """All the client sent, once it has sent its end of stream."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.ended, PATIENCE)
+            return bytes(self.received)
+
+    def cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._watchdog.cancel()
+        self.resume_reading()
+        self.cut()
+        self._reader.join(PATIENCE)
+        self.sock.close()
+        self.client.close()
+
+
+@pytest.fixture
+def far_end() -> Iterator[FarEnd]:
+    peer = FarEnd()
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+Outcome = tuple[bytes, list[InputEvent]]  # what a call that timed out had sent, and had given
+
+
+def send_times_out(client: FramedSocket, peer: FarEnd) -> Outcome:
+    """``send`` under the socket's own timeout, twice, to a peer that stopped reading."""
+    peer.stop_reading()
+    client.sock.settimeout(SHORT)
+    pushed = numbered_lines(0, 200_002)
+    with pytest.raises(TimeoutError):
+        client.send(pushed[:1_000_000])
+    with pytest.raises(TimeoutError):  # still stopped: these go behind the rest
+        client.send(pushed[1_000_000:])
+    assert client.sock.gettimeout() == SHORT
+    assert client.framer.pending_output > 0
+    client.sock.settimeout(PATIENCE)
+    peer.resume_reading()
+    return pushed, []
+
+
+def send_given_a_timeout_times_out(client: FramedSocket, peer: FarEnd) -> Outcome:
+    """``send(data, timeout=...)`` to a peer that stopped reading."""
+    peer.stop_reading()
+    pushed = numbered_lines(0, 200_002)
+    with pytest.raises(TimeoutError, match=r"not all sent within 0.2 s; \d+ bytes stay queued"):
+        client.send(pushed, timeout=SHORT)
+    assert client.sock.gettimeout() == PATIENCE
+    peer.resume_reading()
+    return pushed, []
+
+
+def next_event_given_a_timeout_times_out(client: FramedSocket, peer: FarEnd) -> Outcome:
+    """``next_event(timeout=...)`` on half a frame."""
+    events = [client.next_event()]
+    with pytest.raises(TimeoutError, match="no complete event within 0.2 s"):
+        client.next_event(timeout=SHORT)  # "sec" is not a whole frame
+    assert client.sock.gettimeout() == PATIENCE
+    return b"", events
+
+
+def next_event_times_out(client: FramedSocket, peer: FarEnd) -> Outcome:
+    """``next_event()`` under the socket's own timeout."""
+    events = [client.next_event()]
+    client.sock.settimeout(SHORT)
+    with pytest.raises(TimeoutError):
+        client.next_event()
+    assert client.sock.gettimeout() == SHORT
+    client.sock.settimeout(PATIENCE)
+    return b"", events
+
+
+def iteration_times_out(client: FramedSocket, peer: FarEnd) -> Outcome:
+    """Iteration, under the socket's own timeout."""
+    events = [client.next_event()]
+    client.sock.settimeout(SHORT)
+    with pytest.raises(TimeoutError):
+        for event in client:
+            events.append(event)
+    assert client.sock.gettimeout() == SHORT
+    client.sock.settimeout(PATIENCE)
+    return b"", events
+
+
+TIMING_OUT: dict[str, Callable[[FramedSocket, FarEnd], Outcome]] = {
+    "send": send_times_out,
+    "send(timeout=)": send_given_a_timeout_times_out,
+    "next_event(timeout=)": next_event_given_a_timeout_times_out,
+    "next_event()": next_event_times_out,
+    "iteration": iteration_times_out,
+}
+
+
+@pytest.mark.parametrize("time_out", TIMING_OUT.values(), ids=TIMING_OUT.keys())
+def test_after_a_call_times_out_later_calls_carry_every_byte_once_in_order(
+    far_end: FarEnd, time_out: Callable[[FramedSocket, FarEnd], Outcome]
+) -> None:
+    client, peer = far_end.client, far_end
+    peer.sock.sendall(b"first\r\nsec")
+    pushed, events = time_out(client, peer)
+
+    more = numbered_lines(200_002, 200_000)  # under the socket's own timeout again
+    client.send(more)
+    peer.sock.sendall(b"ond\r\nthird\r\n")
+    peer.sock.shutdown(socket.SHUT_WR)
+    events += list(client)
+    client.sock.shutdown(socket.SHUT_WR)
+
+    received, sent = peer.everything(), pushed + more
+    assert received == sent, f"{len(received.splitlines())} of {len(sent.splitlines())} lines arrived"
+    assert events == [Frame(b"first"), Frame(b"second"), Frame(b"third"), EndOfStream(b"")]
+    assert client.sock.gettimeout() == PATIENCE
+
+
+@pytest.mark.parametrize("call", ["send", "next_event"])
+def test_a_blocking_socket_stays_blocking_after_a_call_given_a_timeout(far_end: FarEnd, call: str) -> None:
+    client, peer = far_end.client, far_end
+    client.sock.settimeout(None)
+    with pytest.raises(TimeoutError):
+        if call == "send":
+            peer.stop_reading()
+            client.send(numbered_lines(0, 200_000), timeout=SHORT)
+        else:
+            client.next_event(timeout=SHORT)
+    assert client.sock.gettimeout() is None
 
 
 GEVENT_SCRIPT = """
@@ -200,8 +390,6 @@ def test_blocking_handlers_run_in_parallel_only_without_the_shared_lock(shared_l
 def test_a_connection_runs_a_handler_on_a_client_socket(server: Server) -> None:
     """The same machinery as the server's, on a socket we connected: a Handler
     as the client, run to the end in this thread."""
-    import socket
-
     from sanschat.socket import Connection
 
     replies: list[bytes] = []
@@ -222,7 +410,6 @@ def test_a_connection_runs_a_handler_on_a_client_socket(server: Server) -> None:
 
 
 def test_a_tls_socket_is_refused_with_the_reason() -> None:
-    import socket
     import ssl
 
     from sanschat.socket import Connection

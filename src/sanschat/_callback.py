@@ -29,7 +29,9 @@ class Transport(Protocol):
 
     def can_write_eof(self) -> bool: ...
 
-    def write_eof(self) -> None: ...
+    def write_eof(self) -> None:
+        """Send our end of stream once what the transport buffers is sent,
+        however its flow control stands (nothing more will be written)."""
 
     def close(self) -> None:
         """Close once what the transport buffers is sent."""

@@ -50,39 +50,85 @@ log = logging.getLogger("sanschat")
 
 
 class FramedSocket(contextlib.AbstractContextManager["FramedSocket"]):
-    """A blocking socket framed by ``framer`` (which carries both directions)."""
+    """A blocking socket framed by ``framer`` (which carries both directions).
+
+    A timeout loses nothing. Each call that waits is bounded by its
+    ``timeout`` argument, or when that is None by the socket's own timeout
+    (the one :func:`connect` gave; None waits for ever); a TimeoutError leaves
+    the bytes received in the Framer and the bytes not sent queued in it,
+    first in line, so later calls carry on exactly where this one stopped.
+    The socket's own timeout is the same after every call as before it.
+    """
 
     def __init__(self, sock: socket.socket, framer: Framer) -> None:
         self.sock = sock
         self.framer = framer
 
-    def send(self, data: bytes = b"") -> None:
-        """Queue ``data``, then send everything queued (producers included)."""
+    def send(self, data: bytes = b"", timeout: float | None = None) -> None:
+        """Queue ``data``, then send everything queued (producers included)
+        within ``timeout`` seconds (None: the socket's own timeout).
+        TimeoutError if the peer does not take it all in time: the rest stays
+        queued, and the next ``send()`` sends it first."""
+        framer, sock = self.framer, self.sock
         if data:
-            self.framer.push(data)
-        while chunk := self.framer.data_to_send(65536):
-            self.sock.sendall(chunk)
+            framer.push(data)
+        own, limit, deadline = self._bounds(timeout)
+        try:
+            # Output leaves the Framer only once the socket took it: peek, send
+            # what the socket accepts (part, perhaps), consume exactly that.
+            # (sendall cannot say how much of a chunk went out before a timeout.)
+            while view := framer.peek_output():
+                self._wait_until(deadline)
+                try:
+                    sent = sock.send(view)
+                except (TimeoutError, BlockingIOError):
+                    queued = framer.pending_output
+                    raise TimeoutError(f"not all sent within {limit} s; {queued} bytes stay queued") from None
+                framer.consume_output(sent)
+        finally:
+            sock.settimeout(own)
 
     def next_event(self, timeout: float | None = None) -> InputEvent:
         """The next ``Frame``, ``Data`` or ``EndOfStream``, reading as needed;
-        TimeoutError if none is complete within ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while (event := self.framer.next_event()) is NEED_DATA:  # (mypy cannot narrow this)
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise TimeoutError(f"no complete event within {timeout} s")
-            self.sock.settimeout(left)
-            with contextlib.suppress(TimeoutError):  # the deadline check says it
-                self.framer.receive_data(self.sock.recv(65536))
-        return cast(InputEvent, event)
+        TimeoutError if none is complete within ``timeout`` seconds (None: the
+        socket's own timeout). The bytes read so far stay in the Framer."""
+        framer, sock = self.framer, self.sock
+        event = framer.next_event()
+        if event is NEED_DATA:
+            own, limit, deadline = self._bounds(timeout)
+            try:
+                while event is NEED_DATA:
+                    self._wait_until(deadline)
+                    try:
+                        data = sock.recv(65536)
+                    except (TimeoutError, BlockingIOError):
+                        raise TimeoutError(f"no complete event within {limit} s") from None
+                    framer.receive_data(data)
+                    event = framer.next_event()
+            finally:
+                sock.settimeout(own)
+        return cast(InputEvent, event)  # (mypy cannot narrow NEED_DATA away)
+
+    def _bounds(self, timeout: float | None) -> tuple[float | None, float | None, float | None]:
+        """The socket's own timeout, the call's bound (``timeout``, or else
+        the socket's own), and the call's deadline (None: none)."""
+        own = self.sock.gettimeout()
+        limit = own if timeout is None else timeout
+        return own, limit, None if limit is None else time.monotonic() + limit
+
+    def _wait_until(self, deadline: float | None) -> None:
+        if deadline is not None:  # 0 s left: the socket's call looks once, without waiting
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.0))
 
     def __iter__(self) -> Iterator[InputEvent]:
-        """Every event up to and including the ``EndOfStream``."""
+        """Every event up to and including the ``EndOfStream``, each within the
+        socket's own timeout. After a TimeoutError, iterate again to go on."""
         while not isinstance(event := self.next_event(), EndOfStream):
             yield event
         yield event
 
     def close(self) -> None:
+        """Close the socket; output still queued is not sent."""
         self.sock.close()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -92,7 +138,8 @@ class FramedSocket(contextlib.AbstractContextManager["FramedSocket"]):
 def connect(
     host: str, port: int, terminator: Terminator = b"\r\n", *, timeout: float = 10.0, **framer_options: Any
 ) -> FramedSocket:
-    """Connect to ``host:port`` (within ``timeout`` seconds) and frame with ``terminator``."""
+    """Connect to ``host:port`` (within ``timeout`` seconds) and frame with
+    ``terminator``; ``timeout`` also bounds each later call that is given none."""
     return FramedSocket(socket.create_connection((host, port), timeout), Framer(terminator, **framer_options))
 
 

@@ -89,8 +89,14 @@ class _Transport:
         self.write = transport.write
         self.pause_reading = transport.pauseProducing
         self.resume_reading = transport.resumeProducing
-        self.write_eof = transport.loseWriteConnection
         self.abort = transport.abortConnection
+
+    def write_eof(self) -> None:
+        # Done producing first: once its buffer drains, Twisted resumes a push
+        # producer it has paused *instead of* half-closing, so a close decided
+        # while paused (after some 64 KiB of answers) would wait for the linger.
+        self.twisted.unregisterProducer()
+        self.twisted.loseWriteConnection()
 
     def close(self) -> None:
         self.twisted.unregisterProducer()  # done producing (TLS sends its close_notify only then)
