@@ -47,6 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
@@ -367,13 +368,16 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a quarter of the batches, three rounds")
     parser.add_argument("--only", choices=["echo", "resp", "memory"])
-    parser.add_argument("--connections", type=int, default=200, help="idle connections for the memory figure")
+    parser.add_argument("--connections", type=int, default=1000, help="idle connections for the memory figure")
     parser.add_argument("--markdown", help="write the tables to this file")
     args = parser.parse_args()
-    print(
-        f"Python {platform.python_version()}, {ssl.OPENSSL_VERSION}, {os.cpu_count()} CPUs, load {os.getloadavg()}"
+    header = (
+        f"Python {platform.python_version()} ({platform.python_implementation()}), {ssl.OPENSSL_VERSION}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, {date.today().isoformat()}, "
+        f"load average {os.getloadavg()[0]:.1f} at the start"
     )
-    lines = []
+    print(header)
+    lines = [f"_{header}; median of round-robin runs, every reply checked._", ""]
     with certificates() as (certdir, env):
         for protocol in ("echo", "resp"):
             if args.only not in (None, protocol):
@@ -384,7 +388,7 @@ def main() -> None:
             )
             print(f"    every server negotiated {suite[1]} {suite[0]}")
             refs = [r for r in REFERENCES[protocol] if r in figures]
-            lines += [f"{protocol}, {suite[1]} {suite[0]}", ""]
+            lines += [f"{protocol}, every server on {suite[1]} {suite[0]}:", ""]
             lines += ["| server | requests/s | " + " | ".join(f"x {r}" for r in refs) + " |"]
             lines += ["|---|---:|" + "---:|" * len(refs)]
             for kind, rate in figures.items():
@@ -396,9 +400,11 @@ def main() -> None:
         if args.only in (None, "memory"):
             print(f"idle memory, {args.connections} TLS connections:")
             idle = memory(certdir, env, args.connections)
+            lines += [f"idle memory, {args.connections} TLS connections:", ""]
             lines += ["| server | RSS bytes per idle connection | tracemalloc bytes |", "|---|---:|---:|"]
             lines += [f"| {kind} | {r:,.0f} | {t:,.0f} |" for kind, (r, t) in idle.items() if r == r]
             lines.append("")
+    lines.append(f"_load average {os.getloadavg()[0]:.1f} at the end._")
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
