@@ -58,6 +58,7 @@ __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
 ]
 
+#: The version, written here only: setuptools reads it for the metadata, the CLI prints it.
 __version__ = "0.1.0"
 
 from ._compiled import is_compiled, restore_class_docstrings  # noqa: E402

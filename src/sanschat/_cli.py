@@ -1,5 +1,6 @@
 """The command-line tool: ``python -m sanschat {demo,chat,split}`` (also ``sanschat``).
 
+* ``--version``: the version and which build runs (compiled core or pure Python).
 * ``demo``: a line chat server on a free loopback port, three scripted
   clients, the conversation printed; exits 0 within seconds.
 * ``chat``: the same chat server, until Ctrl-C, on any backend.
@@ -40,6 +41,24 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+class _VersionAsked(Exception):
+    """``--version`` was given: main() prints the version line, exit status 0."""
+
+
+class _VersionAction(argparse.Action):
+    # argparse's own version action prints to sys.stdout and exits; this one
+    # leaves the printing to main(), which writes to the stream it was given.
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        raise _VersionAsked
+
+
+def version_line() -> str:
+    """``sanschat VERSION (compiled core)``, or ``(pure Python)``: which build runs."""
+    from . import __version__, compiled
+
+    return f"sanschat {__version__} ({'compiled core' if compiled else 'pure Python'})"
 
 
 # ------------------------------------------------------------------ split
@@ -391,6 +410,12 @@ def _run_chat(args: argparse.Namespace, err: TextIO) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sanschat", description="Framing for command/response protocols, sans I/O.")
+    parser.add_argument(
+        "--version",
+        nargs=0,
+        action=_VersionAction,
+        help="print the version and whether the compiled core runs, then exit",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("demo", help="run a chat server on loopback with scripted clients, print the talk")
     chat = commands.add_parser("chat", help="run the line chat server until Ctrl-C")
@@ -450,6 +475,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         if args.command == "chat":
             return _run_chat(args, err)
         return _run_split(args, out, err)
+    except _VersionAsked:
+        out.write(version_line() + "\n")
+        return 0
     except UsageError as error:
         err.write(f"sanschat: error: {error}\n")
         return 2
