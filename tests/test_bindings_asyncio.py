@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
+import os
 import socket
+import ssl
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import trustme
 
 from sanschat import Data, EndOfStream, Frame, Handler
-from sanschat.asyncio import FramedConnection, connect, open_connection, serve, start_server
+from sanschat._driver import ACCEPT_BACKOFF
+from sanschat.asyncio import FramedConnection, Server, connect, open_connection, serve, start_server
 
 from .helpers import eventually, settled
 
@@ -57,7 +64,7 @@ class Echo(Handler):
             self.framer.close_when_done()
 
 
-async def echo_server(factory: Callable[[], Handler] = Echo) -> tuple[asyncio.Server, int]:
+async def echo_server(factory: Callable[[], Handler] = Echo) -> tuple[Server, int]:
     server = await serve(factory, "127.0.0.1", 0)
     return server, server.sockets[0].getsockname()[1]
 
@@ -273,5 +280,202 @@ def test_drain_and_close_when_done(run: Any) -> None:
         assert await client.lost is None
         assert client.frames == [b"echo: " + b"a" * 60_000, b"echo: QUIT"]
         server.close()
+
+    run(main)
+
+
+async def echo_once(port: int, line: bytes, **kwargs: Any) -> bytes:
+    """One round trip and QUIT; everything the server sent back."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, **kwargs)
+    writer.write(line + b"\r\nQUIT\r\n")
+    reply = await reader.read()
+    writer.close()
+    return reply
+
+
+class ReaderlessLoop(asyncio.SelectorEventLoop):
+    """A loop without ``add_reader``, as Windows' proactor loop."""
+
+    def add_reader(self, *args: Any) -> None:  # type: ignore[override]
+        raise NotImplementedError
+
+
+class FailingAccepts(socket.socket):
+    """A listening socket whose accept() fails with EMFILE while ``failing``,
+    as when the process is out of descriptors; it notes when each was tried."""
+
+    def __init__(self) -> None:
+        super().__init__(socket.AF_INET, socket.SOCK_STREAM)
+        self.bind(("127.0.0.1", 0))
+        self.failing = True
+        self.failed_at: list[float] = []
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        if self.failing:
+            self.failed_at.append(time.monotonic())
+            raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+        return super().accept()
+
+
+@pytest.mark.parametrize("new_loop", [*LOOPS, pytest.param(ReaderlessLoop, id="readerless")])
+def test_accept_out_of_descriptors_backs_off_logs_once_and_recovers(
+    new_loop: Callable[[], asyncio.AbstractEventLoop], caplog: pytest.LogCaptureFixture
+) -> None:
+    """While accept() fails (EMFILE), the server retries it every
+    ACCEPT_BACKOFF rather than at once, logs one warning for the whole
+    episode, and serves the waiting client as soon as accept() works again."""
+    caplog.set_level(logging.INFO, logger="sanschat.asyncio")
+
+    async def main() -> None:
+        listening = FailingAccepts()
+        server = await serve(Echo, None, None, sock=listening)  # type: ignore[arg-type]
+        port = server.sockets[0].getsockname()[1]
+        client = asyncio.ensure_future(echo_once(port, b"waited"))  # waits in the backlog
+        await eventually(lambda: len(listening.failed_at) >= 4, asyncio.sleep)
+        gaps = [later - earlier for earlier, later in zip(listening.failed_at, listening.failed_at[1:])]
+        assert min(gaps) >= ACCEPT_BACKOFF * 0.9, gaps  # (timers may round to the millisecond)
+        warnings = [r for r in caplog.records if r.name == "sanschat.asyncio"]
+        assert [r.levelno for r in warnings] == [logging.WARNING]
+        assert "Too many open files" in warnings[0].getMessage()
+        listening.failing = False
+        assert await client == b"echo: waited\r\necho: QUIT\r\n"
+        records = [r for r in caplog.records if r.name == "sanschat.asyncio"]
+        assert [r.levelno for r in records] == [logging.WARNING, logging.INFO]
+        assert "accepting again" in records[1].getMessage()
+        server.close()
+        await server.wait_closed()
+        assert listening.fileno() == -1  # closed with the server
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 60))
+    finally:
+        loop.run_until_complete(finish_leftovers())
+        loop.close()
+
+
+def test_the_server_object_behaves_as_asyncios(run: Any) -> None:
+    """start_serving=False binds without accepting; close() stops accepting
+    and keeps the connections; wait_closed() returns once they are over."""
+
+    async def main() -> None:
+        server = await serve(Echo, "127.0.0.1", 0, start_serving=False, backlog=5)
+        assert not server.is_serving() and server.get_loop() is asyncio.get_running_loop()
+        port = server.sockets[0].getsockname()[1]
+        await server.start_serving()
+        assert server.is_serving()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"before\r\n")
+        assert await reader.readline() == b"echo: before\r\n"
+        server.close()
+        assert server.sockets == () and not server.is_serving()
+        closed = asyncio.ensure_future(server.wait_closed())
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"after\r\n")  # the connection goes on
+        assert await reader.readline() == b"echo: after\r\n"
+        assert not closed.done()
+        writer.write(b"QUIT\r\n")
+        assert await reader.read() == b"echo: QUIT\r\n"
+        writer.close()
+        await closed
+
+    run(main)
+
+
+def test_a_server_closed_before_it_started_closes_its_sockets(run: Any) -> None:
+    async def main() -> None:
+        server = await serve(Echo, "127.0.0.1", 0, start_serving=False)
+        (sock,) = server.sockets
+        server.close()
+        await server.wait_closed()
+        assert sock.fileno() == -1
+
+    run(main)
+
+
+def test_serve_forever_ends_by_cancellation_and_closes(run: Any) -> None:
+    async def main() -> None:
+        async with await serve(Echo, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            serving = asyncio.ensure_future(server.serve_forever())
+            assert await echo_once(port, b"hi") == b"echo: hi\r\necho: QUIT\r\n"
+            with pytest.raises(RuntimeError):
+                await server.serve_forever()  # only once at a time
+            serving.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await serving
+            assert server.sockets == ()
+
+    run(main)
+
+
+def test_abort_clients_cuts_the_connections(run: Any) -> None:
+    async def main() -> None:
+        server, port = await echo_server()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"hi\r\n")
+        assert await reader.readline() == b"echo: hi\r\n"
+        server.close()
+        server.abort_clients()
+        try:
+            assert await reader.read() == b""
+        except ConnectionResetError:
+            pass
+        writer.close()
+        await server.wait_closed()
+
+    run(main)
+
+
+class Unmakeable(Echo):
+    made = 0
+
+    def __init__(self) -> None:
+        Unmakeable.made += 1
+        if Unmakeable.made == 1:
+            raise RuntimeError("no handler for you")
+
+
+def test_a_failing_handler_factory_drops_that_client_only(run: Any, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        Unmakeable.made = 0
+        server, port = await echo_server(Unmakeable)
+        assert await echo_once(port, b"first") == b""  # dropped
+        assert await echo_once(port, b"second") == b"echo: second\r\necho: QUIT\r\n"
+        assert any("no handler for you" in str(record.exc_info) for record in caplog.records)
+        server.close()
+        await server.wait_closed()
+
+    run(main)
+
+
+def test_a_failed_tls_handshake_drops_that_client_only(run: Any) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+
+    async def main() -> None:
+        server = await serve(Echo, "127.0.0.1", 0, ssl=server_context, ssl_handshake_timeout=30)
+        port = server.sockets[0].getsockname()[1]
+        assert await echo_once(port, b"not TLS") == b""
+        tls = {"ssl": client_context, "server_hostname": "localhost"}
+        assert await echo_once(port, b"TLS", **tls) == b"echo: TLS\r\necho: QUIT\r\n"
+        server.close()
+        await server.wait_closed()
+
+    run(main)
+
+
+def test_serve_refuses_what_create_server_refuses(run: Any) -> None:
+    async def main() -> None:
+        with pytest.raises(ValueError, match="only meaningful with ssl"):
+            await serve(Echo, ssl_handshake_timeout=1.0)
+        with pytest.raises(TypeError):
+            await serve(Echo, no_such_option=True)
+        with socket.socket() as sock, pytest.raises(ValueError, match="can not be specified"):
+            await serve(Echo, sock=sock)
 
     run(main)

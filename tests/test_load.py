@@ -322,17 +322,7 @@ def test_an_idle_connection_costs_a_few_kib(server: Server, sockets: Sockets) ->
     assert per_connection < 32 * 1024, per_connection
 
 
-ASYNCIO_EMFILE = pytest.mark.xfail(
-    reason="CPython's own accept loop (loop.create_server): after EMFILE, a plain asyncio "
-    "Protocol server also never answers the next client (measured on 3.12.1; see CPython "
-    "issue 151615, accept keeps looping after a resource error)",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "binding", [pytest.param(b, marks=ASYNCIO_EMFILE) if b == "asyncio" else b for b in BACKENDS]
-)
+@pytest.mark.parametrize("binding", BACKENDS)
 def test_running_out_of_descriptors_backs_off_and_recovers(binding: str) -> None:
     """The server may open only 40 descriptors; 80 clients connect. accept()
     fails with EMFILE while they stay: the server must back off (a bounded

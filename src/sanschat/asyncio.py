@@ -5,7 +5,8 @@ Two front ends, both subclasses of ``asyncio.BufferedProtocol``:
 - :func:`serve` / :func:`connect` run a :class:`~sanschat.Handler` per
   connection on a :class:`~sanschat.Driver` (:class:`HandlerProtocol`), under
   the same rules as the select and trio bindings; :func:`shutdown` stops a
-  server gracefully;
+  server gracefully; a :class:`Server` accepts on a loop of its own that
+  backs off when the process is out of descriptors;
 - :func:`open_connection` / :func:`start_server` give a :class:`FramedConnection`:
   ``async for event in connection``, ``connection.push(...)``,
   ``await connection.drain()``.
@@ -20,13 +21,17 @@ buffer).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
+import socket
+import sys
 import threading
-import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from ._accept import AcceptFailures
 from ._callback import WRITE_CHUNK, CallbackBinding
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
@@ -34,10 +39,14 @@ from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
 from ._terminators import Terminator
 
+if TYPE_CHECKING:
+    from ssl import SSLContext
+
 __all__ = [
     "FramerProtocol",
     "HandlerProtocol",
     "shutdown",
+    "Server",
     "FramedConnection",
     "serve",
     "connect",
@@ -350,6 +359,351 @@ class FramedConnection(FramerProtocol):
         await self.aclose()
 
 
+# ------------------------------------------------------------------ servers
+
+_Connection = HandlerProtocol | FramerProtocol  # what a Server's protocols are
+
+
+class Server(asyncio.AbstractServer):
+    """A listening server, as :func:`serve` and :func:`start_server` return it,
+    with the methods of :class:`asyncio.Server`: ``sockets``, ``close()``,
+    ``wait_closed()``, ``serve_forever()``, ``is_serving()``,
+    ``start_serving()``, ``close_clients()``, ``abort_clients()``,
+    ``get_loop()`` and ``async with``.
+
+    Its accept loop is sanschat's own, not asyncio's: when ``accept()`` fails
+    (for lack of resources, say: out of descriptors, EMFILE or ENFILE; ENOBUFS,
+    ENOMEM), the server stops accepting on that socket for ``ACCEPT_BACKOFF``
+    (0.1 s) and tries again, logging once when the failures start and once
+    when they end, so it recovers as soon as descriptors are free again.
+    (asyncio's own loop retries many times a second, logging each failure,
+    and in sanschat's test never served again.) Each accepted socket becomes
+    a transport by ``loop.connect_accepted_socket``, so TLS (``ssl=``) and
+    uvloop work as with ``loop.create_server``.
+
+    ``wait_closed()`` returns once the server is closed and every connection
+    it accepted is over, on every Python version (as asyncio's does since
+    3.12.1).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sockets: list[socket.socket],
+        protocol_factory: Callable[[], _Connection],
+        backlog: int,
+        connection_options: dict[str, Any],
+    ) -> None:
+        self._loop = loop
+        self._sockets: list[socket.socket] | None = sockets
+        self._listeners = [_Listener(self, sock) for sock in sockets]
+        self._protocol_factory = protocol_factory
+        self._backlog = backlog
+        self._options = connection_options  # for connect_accepted_socket: ssl and its timeouts
+        self._serving = False
+        self._setups: set[asyncio.Task[None]] = set()  # accepted, connection not yet made
+        self._connections: set[_Connection] = set()
+        self._waiters: list[asyncio.Future[None]] | None = []  # None: closed, and no connection left
+        self._serving_forever: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} sockets={self.sockets!r}>"
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets; none once closed."""
+        return tuple(self._sockets or ())
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the server runs on."""
+        return self._loop
+
+    def is_serving(self) -> bool:
+        """Whether it accepts clients (started and not closed)."""
+        return self._serving
+
+    async def start_serving(self) -> None:
+        """Start accepting clients (``serve`` does, unless given ``start_serving=False``)."""
+        self._start_serving()
+
+    def _start_serving(self) -> None:
+        if self._serving or self._sockets is None:
+            return
+        self._serving = True
+        for listener in self._listeners:
+            listener.start()
+
+    async def serve_forever(self) -> None:
+        """Accept clients until cancelled; then close the server and wait for
+        it to close."""
+        if self._serving_forever is not None:
+            raise RuntimeError(f"server {self!r} is already being awaited on serve_forever()")
+        if self._sockets is None:
+            raise RuntimeError(f"server {self!r} is closed")
+        self._start_serving()
+        self._serving_forever = self._loop.create_future()
+        try:
+            await self._serving_forever
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+        finally:
+            self._serving_forever = None
+
+    def close(self) -> None:
+        """Stop accepting and close the listening sockets; the connections go on."""
+        if self._sockets is None:
+            return
+        self._sockets = None
+        self._serving = False
+        for listener in self._listeners:
+            listener.close()
+        self._listeners = []
+        if self._serving_forever is not None and not self._serving_forever.done():
+            self._serving_forever.cancel()
+        self._wake_if_closed()
+
+    def close_clients(self) -> None:
+        """Close every connection's transport (what it has buffered is still sent)."""
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.close()
+
+    def abort_clients(self) -> None:
+        """Abort every connection's transport, and drop the clients not yet connected."""
+        self._cancel_setups()
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is closed and every connection is over."""
+        if self._waiters is None:
+            return
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+    # ------------------------------------------------------- connections
+
+    def _open(self, sock: socket.socket) -> None:
+        """Make a connection of an accepted socket: its protocol now, its
+        transport in a task (a TLS handshake takes round trips)."""
+        try:
+            protocol = self._protocol_factory()
+        except Exception:
+            log.exception("handler factory failed; dropping the client")
+            sock.close()
+            return
+        setup = self._loop.create_task(self._connect(sock, protocol))
+        self._setups.add(setup)
+        setup.add_done_callback(self._set_up)
+
+    async def _connect(self, sock: socket.socket, protocol: _Connection) -> None:
+        try:
+            await self._loop.connect_accepted_socket(lambda: protocol, sock, **self._options)
+        except OSError as error:  # a TLS handshake failed or timed out, a reset: that client only
+            log.debug("dropped a client before its connection was made: %r", error)
+        except Exception:  # the transport cleans up after itself, as under create_server
+            log.exception("could not make a connection of an accepted socket")
+
+    def _set_up(self, setup: asyncio.Task[None]) -> None:
+        self._setups.discard(setup)
+        self._wake_if_closed()
+
+    def _cancel_setups(self) -> None:
+        for setup in list(self._setups):
+            setup.cancel()
+
+    def _attach(self, connection: _Connection) -> None:
+        self._connections.add(connection)
+
+    def _detach(self, connection: _Connection) -> None:
+        self._connections.discard(connection)
+        self._wake_if_closed()
+
+    def _wake_if_closed(self) -> None:
+        if self._sockets is None and not self._connections and not self._setups:
+            waiters, self._waiters = self._waiters, None
+            for waiter in waiters or ():
+                if not waiter.done():
+                    waiter.set_result(None)
+
+
+class _Listener:
+    """The accept loop of one listening socket (see :class:`Server`)."""
+
+    def __init__(self, server: Server, sock: socket.socket) -> None:
+        self._server = server
+        self._loop = server._loop
+        self._sock = sock
+        self._failures = AcceptFailures(log, sock.getsockname())
+        self._reading = False
+        self._resuming: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sock.listen(self._server._backlog)
+        try:
+            self._loop.add_reader(self._sock, self._accept_ready)
+            self._reading = True
+        except NotImplementedError:  # Windows' proactor loop: no readers, so a task
+            self._task = self._loop.create_task(self._accept_forever())
+
+    def _accept_ready(self) -> None:
+        for _ in range(self._server._backlog):  # a burst (as asyncio's), then the others run
+            try:
+                sock, _address = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:  # that client left before we took it
+                continue
+            except OSError as error:  # out of descriptors, and the like: do not spin on it
+                if self._reading:  # (else the Server was closed by a callback)
+                    self._loop.remove_reader(self._sock)
+                    self._reading = False
+                    self._resuming = self._loop.call_later(self._failures.failed(error), self._resume)
+                return
+            self._failures.accepted()
+            self._server._open(sock)
+
+    def _resume(self) -> None:
+        self._resuming = None
+        self._loop.add_reader(self._sock, self._accept_ready)
+        self._reading = True
+
+    async def _accept_forever(self) -> None:
+        while True:
+            try:
+                sock, _address = await self._loop.sock_accept(self._sock)
+            except ConnectionAbortedError:
+                continue
+            except OSError as error:
+                await asyncio.sleep(self._failures.failed(error))
+                continue
+            self._failures.accepted()
+            self._server._open(sock)
+
+    def close(self) -> None:
+        if self._task is not None:
+            # The pending sock_accept lets go of the socket as the task ends.
+            self._task.add_done_callback(lambda _task: self._sock.close())
+            self._task.cancel()
+            return
+        if self._resuming is not None:
+            self._resuming.cancel()
+        if self._reading:
+            self._loop.remove_reader(self._sock)
+            self._reading = False
+        self._sock.close()
+
+
+async def _bind(
+    protocol_factory: Callable[[], _Connection],
+    host: str | Sequence[str] | None,
+    port: int | str | None,
+    *,
+    family: int = socket.AF_UNSPEC,
+    flags: int = socket.AI_PASSIVE,
+    sock: socket.socket | None = None,
+    backlog: int = 100,
+    ssl: SSLContext | None = None,
+    reuse_address: bool | None = None,
+    reuse_port: bool | None = None,
+    keep_alive: bool | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> Server:
+    """A Server, not yet serving, on sockets bound as ``loop.create_server``
+    binds them (same keywords, same errors)."""
+    loop = asyncio.get_running_loop()
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
+    options: dict[str, Any] = {}
+    if ssl is not None:
+        options["ssl"] = ssl
+    if ssl_handshake_timeout is not None:
+        if ssl is None:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        options["ssl_handshake_timeout"] = ssl_handshake_timeout
+    if ssl_shutdown_timeout is not None:
+        if ssl is None:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        options["ssl_shutdown_timeout"] = ssl_shutdown_timeout
+    if host is None and port is None:
+        if sock is None:
+            raise ValueError("Neither host/port nor sock were specified")
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        sockets = [sock]
+    elif sock is not None:
+        raise ValueError("host/port and sock can not be specified at the same time")
+    else:
+        if reuse_address is None:
+            reuse_address = os.name == "posix" and sys.platform != "cygwin"
+        hosts: Sequence[str | None] = (
+            [None] if host == "" else [host] if isinstance(host, str | None) else host
+        )
+        found = [await _addresses(loop, h, port, family, flags) for h in hosts]
+        infos = list(dict.fromkeys(info for infos in found for info in infos))
+        sockets = []
+        try:
+            for af, kind, proto, _name, address in infos:
+                try:
+                    sock = socket.socket(af, kind, proto)
+                except OSError:  # a family this machine lacks
+                    continue
+                sockets.append(sock)
+                _listening_options(sock, reuse_address, reuse_port, keep_alive)
+                try:
+                    sock.bind(address)
+                except OSError as error:
+                    if error.errno == errno.EADDRNOTAVAIL:  # that family is not enabled
+                        sockets.pop().close()
+                        continue
+                    reason = (error.strerror or str(error)).lower()
+                    message = f"error while attempting to bind on address {address!r}: {reason}"
+                    raise OSError(error.errno, message) from None
+            if not sockets:
+                raise OSError(f"could not bind on any address out of {[info[4] for info in infos]!r}")
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
+    for sock in sockets:
+        sock.setblocking(False)
+    return Server(loop, sockets, protocol_factory, backlog, options)
+
+
+async def _addresses(
+    loop: asyncio.AbstractEventLoop, host: str | None, port: int | str | None, family: int, flags: int
+) -> list[tuple[Any, ...]]:
+    try:  # a numeric address needs no resolver thread
+        found = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, flags | socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        found = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM, flags=flags)
+    return [tuple(info) for info in found]
+
+
+def _listening_options(
+    sock: socket.socket, reuse_address: bool, reuse_port: bool | None, keep_alive: bool | None
+) -> None:
+    if reuse_address:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        if not hasattr(socket, "SO_REUSEPORT"):
+            raise ValueError("reuse_port not supported by socket module")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if keep_alive:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if sock.family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+        # No dual stack (Linux's default): an IPv4 address gets a socket of its own.
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -357,49 +711,43 @@ def _framer_factory(terminator: Terminator, stream: bool, max_frame_size: int | 
     return lambda: Framer(terminator, stream=stream, max_frame_size=max_frame_size)
 
 
-_connections: weakref.WeakKeyDictionary[asyncio.Server, set[HandlerProtocol]] = weakref.WeakKeyDictionary()
-
-
 async def serve(
     factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0, **kwargs: Any
-) -> asyncio.Server:
+) -> Server:
     """Start a server whose every connection runs a Handler from ``factory``.
-    Extra keywords go to ``loop.create_server``. Stop it with :func:`shutdown`."""
-    loop = asyncio.get_running_loop()
-    connections: set[HandlerProtocol] = set()
+    Extra keywords are those of ``loop.create_server`` (``ssl``, ``backlog``,
+    ``reuse_port``, ``sock``, ...). Stop it with :func:`shutdown`."""
+    server: Server
 
     class ServerProtocol(HandlerProtocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            connections.add(self)
+            server._attach(self)
             super().connection_made(transport)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            connections.discard(self)
+            server._detach(self)
             super().connection_lost(exc)
 
-    def protocol() -> HandlerProtocol:
-        try:
-            return ServerProtocol(factory())
-        except Exception:
-            log.exception("handler factory failed; dropping the client")
-            raise
-
-    server = await loop.create_server(protocol, host, port, **kwargs)
-    _connections[server] = connections
+    start = kwargs.pop("start_serving", True)
+    server = await _bind(lambda: ServerProtocol(factory()), host, port, **kwargs)
+    if start:
+        await server.start_serving()
     return server
 
 
-async def shutdown(server: asyncio.Server, timeout: float = 10.0) -> None:
+async def shutdown(server: Server, timeout: float = 10.0) -> None:
     """Stop ``server`` gracefully: stop accepting, let every connection finish
     what it has queued (``close_when_done``), wait up to ``timeout`` seconds,
-    then abort the connections still open, and wait for the server to close."""
+    then abort the connections still open, and wait for the server to close.
+    A client still in its TLS handshake is dropped."""
     server.close()
-    connections = _connections.get(server, set())
-    for protocol in list(connections):
+    server._cancel_setups()
+    handlers = [p for p in server._connections if isinstance(p, HandlerProtocol)]  # (serve's)
+    for protocol in handlers:
         protocol.close_when_done()
-    if connections:
-        await asyncio.wait([asyncio.ensure_future(p.wait_closed()) for p in connections], timeout=timeout)
-    for protocol in list(connections):
+    if handlers:
+        await asyncio.wait([asyncio.ensure_future(p.wait_closed()) for p in handlers], timeout=timeout)
+    for protocol in handlers:
         protocol.abort()
     await server.wait_closed()
 
@@ -440,12 +788,13 @@ async def start_server(
     stream: bool = False,
     max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
     **kwargs: Any,
-) -> asyncio.Server:
+) -> Server:
     """Start a server that runs ``client_connected(stream)`` as a task per client;
     the stream is closed (after its output is sent) when the task ends."""
     loop = asyncio.get_running_loop()
     make = _framer_factory(terminator, stream, max_frame_size)
     tasks: set[asyncio.Task[None]] = set()
+    server: Server
 
     async def run(framed: FramedConnection) -> None:
         try:
@@ -455,12 +804,21 @@ async def start_server(
 
     class ServerStream(FramedConnection):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            server._attach(self)
             super().connection_made(transport)
             task = loop.create_task(run(self))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-    return await loop.create_server(lambda: ServerStream(make()), host, port, **kwargs)
+        def connection_lost(self, exc: Exception | None) -> None:
+            server._detach(self)
+            super().connection_lost(exc)
+
+    start = kwargs.pop("start_serving", True)
+    server = await _bind(lambda: ServerStream(make()), host, port, **kwargs)
+    if start:
+        await server.start_serving()
+    return server
 
 
 def __getattr__(name: str) -> Any:
