@@ -185,7 +185,11 @@ class Run:
         # Where this frame began: everything before it is accounted for already.
         framer = self.framer
         start = (
-            self.delivered - len(self.in_frame) + self.framing + framer.bytes_discarded + framer._abandoned_headers
+            self.delivered
+            - len(self.in_frame)
+            + self.framing
+            + framer.bytes_discarded
+            + framer._abandoned_headers
         )
         payload, self.in_frame = self.in_frame + event.data, b""
         self.delivered += len(event.data)
@@ -225,7 +229,7 @@ class Run:
         or counted twice."""
         framer = self.framer
         # (a streamed header is framing from when it is consumed, complete frame or not)
-        held = framer.pending_input + framer._reader.header_consumed + framer._abandoned_headers
+        held = framer.pending_input + framer._headers_in_flight
         return received - (self.delivered + self.framing + framer.bytes_discarded + held)
 
 

@@ -195,7 +195,10 @@ def model(
         if isinstance(term, bytes):
             end = data.find(term, pos)
             if max_frame_size is not None:
-                size = (end if end >= 0 else max(pos, len(data) - len(term) + 1)) - pos
+                # Proven: up to the delimiter, or all but a tail that may begin it.
+                tail = data[pos:]
+                maybe = max((n for n in range(len(term)) if n and tail.endswith(term[:n])), default=0)
+                size = (end if end >= 0 else len(data) - maybe) - pos
                 if size > max_frame_size:
                     units.append(("error",))
                     if end < 0:

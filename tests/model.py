@@ -343,6 +343,7 @@ class ModelFramer:
         self._queue: list[Any] = []  # bytes, producers and _CLOSE
         self._closing = False
         self._peeked = 0  # what consume_output may remove (the last peek)
+        self._shown: bytes | None = None  # the last peek, until something is taken
         self._head_sent = 0  # bytes of the first chunk already out
         self._made: dict[int, int] = {}  # bytes each producer has made
         self.dropped_after_close = 0
@@ -442,6 +443,7 @@ class ModelFramer:
         self._header_left = None
         self._queue = [item for item in self._queue if item is _CLOSE][:1]
         self._peeked = 0
+        self._shown = None
         self._head_sent = 0
         self._update_paused(grew=False)
 
@@ -560,6 +562,9 @@ class ModelFramer:
         self._skip = skip
         self._released = 0
         self._header_left = None
+        # What is held of the refused frame is dropped at the error (counted
+        # then); the rest as it comes.
+        self._advance_skip()
         return MTooLarge(announced)
 
     def _malformed(self, message: str) -> MMalformed:
@@ -641,11 +646,13 @@ class ModelFramer:
             self._term = None
             self._count_left = 0
             return self._frame(left, 0)
-        if self._eof:
-            return self._end(held)
+        # Streamed, the bytes held go out as Data, the end known or not (so
+        # that when the end became known changes nothing); then the end.
         if self._term_stream and held:
             self._count_left -= len(held)
             return MData(self._give(len(held)))
+        if self._eof:
+            return self._end(held)
         return NEED
 
     def _read_delimited(self, held: bytes, term: Delimiters) -> MEvent:
@@ -728,10 +735,10 @@ class ModelFramer:
         if len(held) >= left + len(trailer):
             self._consume(header)
             return self._frame(left, len(trailer))
+        if stream and held[:left]:  # (the end known or not, as for a count)
+            return MData(self._give(len(held[:left])))
         if self._eof:
             return self._end(self._held())
-        if stream and held[:left]:
-            return MData(self._give(len(held[:left])))
         return NEED
 
     # -- output -----------------------------------------------------------
@@ -796,6 +803,7 @@ class ModelFramer:
         if max_bytes is not None and max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
         self._peeked = 0
+        self._shown = None
         try:
             self._fill(max_bytes)
         except MProducerFailed:
@@ -840,7 +848,9 @@ class ModelFramer:
             if self._head_sent == len(head):
                 self._queue.pop(0)
                 self._head_sent = 0
-        self._update_paused(grew=False)
+        # The marks are judged on what is left once the take is over (a
+        # producer pulled during it does not pause writing by itself).
+        self._update_paused()
         return bytes(out)
 
     def _pull(self, producer: Any) -> None:
@@ -866,7 +876,6 @@ class ModelFramer:
             self._queue.insert(where, chunk)
         else:
             self._queue.pop(where)
-        self._update_paused()
 
     def _index(self, item: object) -> int | None:
         for index, queued in enumerate(self._queue):
@@ -880,6 +889,8 @@ class ModelFramer:
             self._queue.pop(where)
 
     def peek_output(self) -> bytes:
+        if self._shown is not None:  # "looking again without consuming shows the same bytes"
+            return self._shown
         size = self.out_buffer_size
         if self._head_sent:
             head: bytes = self._queue[0]
@@ -897,12 +908,17 @@ class ModelFramer:
                 self._queue.insert(0, bytes(joined[:count]))
             shown = bytes(self._queue[0]) if count else b""
         self._peeked = len(shown)
+        self._shown = shown if shown else None
+        self._update_paused()  # (a producer pulled into view counts, now as bytes)
         return shown
 
     def consume_output(self, sent: int) -> None:
         if not 0 <= sent <= self._peeked:
             raise ValueError("sent out of range of the last peek")
+        if not sent:
+            return  # nothing went out: the same bytes are shown again
         self._peeked = 0
+        self._shown = None
         self._take(sent)
 
     @property

@@ -539,7 +539,9 @@ def test_a_header_length_that_is_not_an_int_is_named() -> None:
         with pytest.raises(TypeError, match=r"got tuple\[float, int\]"):
             framer.next_event()
         return
-    with pytest.raises(ValueError, match=r"returned \(1\.5, 2\) for 3 bytes; it must return None or \(header_length"):
+    with pytest.raises(
+        ValueError, match=r"returned \(1\.5, 2\) for 3 bytes; it must return None or \(header_length"
+    ):
         framer.next_event()
 
 

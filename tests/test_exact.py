@@ -444,12 +444,15 @@ def test_read_exactly_on_the_last_piece_of_a_batch() -> None:
     assert [framer.next_event(), framer.next_event()] == [Frame(b"abc"), Frame(b"z")]
 
 
-def test_read_exactly_keeps_the_header_of_a_streamed_frame_it_abandons_as_framing() -> None:
+def test_a_streamed_header_frame_resumes_after_a_value_read_in_its_middle() -> None:
     framer = Framer(LengthPrefix(2), stream=True)
     framer.receive_data(b"\x00\x05ab")
     assert framer.next_event() == Data(b"ab")  # the header is consumed
     framer.read_exactly(2)
-    assert framer.bytes_discarded == 0 and framer._abandoned_headers == 2
+    framer.receive_data(b"XYcde")
+    assert framer.next_event() == Frame(b"XY")
+    assert framer.next_event() == Frame(b"cde")  # the rest of the 5-byte payload
+    assert (framer.bytes_discarded, framer.pending_input, framer._headers_in_flight) == (0, 0, 0)
 
 
 def test_discard_buffers_keeps_a_streamed_value_streamed() -> None:

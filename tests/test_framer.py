@@ -6,12 +6,14 @@ import pytest
 
 from sanschat import (
     NEED_DATA,
+    AnyDelimiter,
     ClosedError,
     Data,
     EndOfStream,
     Frame,
     Framer,
     FrameTooLarge,
+    MalformedFrame,
 )
 
 
@@ -243,11 +245,21 @@ def test_frame_one_byte_over_the_limit_raises() -> None:
 
 def test_limit_trips_without_waiting_for_a_terminator() -> None:
     f = Framer(b"\r\n", max_frame_size=10)
-    f.receive_data(b"x" * 11)  # the last byte could begin \r\n: 10 proven
+    f.receive_data(b"x" * 10 + b"\r")  # the \r could begin \r\n: 10 proven
     assert f.next_event() is NEED_DATA
     f.receive_data(b"x")
     with pytest.raises(FrameTooLarge):
         f.next_event()
+
+
+def test_limit_trips_as_soon_as_the_bytes_prove_it_as_for_any_delimiter() -> None:
+    """Found by the reference model: a bytes delimiter waited for len(delimiter)
+    - 1 more bytes than AnyDelimiter before refusing."""
+    for terminator in (b"\r\n", AnyDelimiter(b"\r\n")):
+        f = Framer(terminator, max_frame_size=3)
+        f.receive_data(b"abcd")  # no byte of it can begin \r\n: 4 proven
+        with pytest.raises(FrameTooLarge):
+            f.next_event()
 
 
 def test_after_an_oversized_frame_the_rest_of_it_is_skipped() -> None:
@@ -318,10 +330,44 @@ def test_eof_in_the_middle_of_a_terminator_keeps_its_bytes() -> None:
 
 
 def test_eof_mid_count_delivers_what_arrived() -> None:
+    # Streamed, the bytes go out as Data whether the end is known yet or not
+    # (as a header kind's payload does), then the end; found by the reference model.
     f = Framer(1_000_000, stream=True, max_frame_size=None)
     f.receive_data(b"abc")
     f.receive_data(b"")
-    assert events(f) == [EndOfStream(b"abc")]
+    assert events(f) == [Data(b"abc"), EndOfStream(b"")]
+    late = Framer(1_000_000, stream=True, max_frame_size=None)
+    late.receive_data(b"abc")
+    assert late.next_event() == Data(b"abc")
+    late.receive_data(b"")
+    assert events(late) == [EndOfStream(b"")]
+
+
+def test_a_streamed_value_with_a_bad_trailer_fails_whenever_the_end_became_known() -> None:
+    """Found by the reference model: with the end known first, the value came
+    back as EndOfStream and its bad trailer was never judged."""
+    for early in (True, False):
+        f = Framer(b"\n")
+        f.read_exactly(1, b"\r\n", stream=True)
+        f.receive_data(b"aa")
+        if early:
+            f.receive_data(b"")
+        assert f.next_event() == Data(b"a")
+        with pytest.raises(MalformedFrame):
+            f.next_event()
+
+
+def test_nothing_comes_after_the_end_of_the_stream() -> None:
+    """Found by the reference model: a zero count or an announced value after
+    EndOfStream gave a Frame or an error."""
+    f = Framer(None, max_value_size=0)
+    f.receive_data(b"")
+    assert f.next_event() == EndOfStream(b"")
+    f.read_exactly(0)
+    assert f.next_event() == EndOfStream(b"")
+    f.read_exactly(1)
+    assert f.next_event() == EndOfStream(b"")
+    assert list(f.payloads()) == []
 
 
 def test_eof_after_streamed_data_gives_only_the_rest() -> None:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sanschat
-from sanschat import Framer, ProducerError, simple_producer
+from sanschat import Frame, Framer, ProducerError, simple_producer
 
 
 def framer(**kwargs: int) -> Framer:
@@ -737,3 +737,29 @@ def test_simple_producer_keeps_its_data_attribute_and_hints_what_is_left() -> No
     assert producer.data is data
     assert producer.more() == b"ab"
     assert length_hint(producer) == 4
+
+
+def test_a_peek_leaves_the_water_marks_and_the_hold_as_they_were() -> None:
+    """Found by the reference model: peek_output cleared writing_paused and
+    input_hold although nothing was sent."""
+    f = Framer(None)
+    f.set_write_buffer_limits(high=8, low=2)
+    f.hold_input_above = 2
+    f.push(b"x" * 10)
+    assert f.writing_paused and f.input_hold
+    assert bytes(f.peek_output()) == b"x" * 10
+    assert f.writing_paused and f.input_hold and f.pending_output == 10
+    f.consume_output(9)
+    assert not f.writing_paused and not f.input_hold
+
+
+def test_push_frame_refuses_a_payload_that_would_not_read_back() -> None:
+    """Found by the reference model: under a self-overlapping delimiter, b"ab"
+    + b"aba" reads back as an empty frame."""
+    f = Framer(b"aba")
+    with pytest.raises(ValueError, match="delimiter"):
+        f.push_frame(b"ab")
+    f.push_frame(b"b")
+    assert f.data_to_send() == b"baba"
+    f.receive_data(b"baba")
+    assert f.next_event() == Frame(b"b")

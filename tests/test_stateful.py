@@ -294,7 +294,7 @@ class RecoveryMachine(RuleBasedStateMachine):
     def every_byte_is_accounted_for_once(self) -> None:
         framer = self.framer
         # a streamed header consumed: framing, whether or not its frame is over yet
-        in_flight = framer._reader.header_consumed + framer._abandoned_headers
+        in_flight = framer._headers_in_flight
         assert (
             self.delivered + self.framing + framer.bytes_discarded + framer.pending_input + in_flight
             == self.received

@@ -44,14 +44,18 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-import ssl
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ._errors import OutputLimitExceeded
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler, deliver_events
-from ._tls import DEFAULT_HANDSHAKE_TIMEOUT, TLSLayer
+
+if TYPE_CHECKING:  # ssl and the TLS layer load only when a connection uses TLS
+    import ssl
+
+    from ._tls import TLSLayer
 
 __all__ = ["Driver", "CloseAction", "ConnectionInfo"]
 
@@ -61,6 +65,10 @@ log = logging.getLogger("sanschat")
 #: Seconds a server stops accepting after accept() failed for lack of
 #: resources (out of descriptors, say), instead of spinning on the error.
 ACCEPT_BACKOFF = 0.1
+
+#: Seconds a TLS handshake may take before the connection is ended with a
+#: ``TimeoutError`` (a peer that stalls or trickles its handshake).
+DEFAULT_HANDSHAKE_TIMEOUT = 30.0
 
 #: Most plaintext encrypted at a time: bounds the wire bytes a driver holds.
 _TLS_CHUNK = 65536
@@ -99,6 +107,8 @@ class Driver:
         self.handshake_timeout = handshake_timeout
         self._tls: TLSLayer | None = None
         if tls is not None:
+            from ._tls import TLSLayer
+
             self._tls = TLSLayer(tls, server_side=server_side, server_hostname=server_hostname)
         self._switching = False  # an upgrade's clear output is still going out
         self._wire = b""  # encrypted bytes (or an upgrade's clear ones) ready to send
@@ -176,6 +186,8 @@ class Driver:
         tls = self._tls
         if tls is not None and not self._aborted:
             if not tls.established:
+                import ssl
+
                 self._abort(ssl.SSLEOFError("the peer closed the connection during the TLS handshake"))
                 return
             rest = tls.receive_eof()
@@ -372,6 +384,8 @@ class Driver:
             raise RuntimeError("this connection runs TLS already")
         if self._lost or self._aborted:
             raise RuntimeError("this connection is over")
+        from ._tls import TLSLayer
+
         tls = TLSLayer(context, server_side=self.server_side, server_hostname=server_hostname)
         framer = self.framer
         # The peer's bytes after the frame that asked for the upgrade came in
@@ -399,7 +413,7 @@ class Driver:
         was_established = tls.established
         try:
             plaintext = tls.receive(data)
-        except ssl.SSLError as error:
+        except tls.Error as error:
             self._abort(error, quiet=not tls.established)
             return
         if tls.established and not was_established:

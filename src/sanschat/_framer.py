@@ -185,23 +185,33 @@ class Framer(OutputQueue):
             stream = self._stream_default
         elif type(stream) is not bool:
             raise TypeError(f"stream must be a bool or None, not {type(stream).__name__}")
+        # Checked before any state changes (the usual values skip the full
+        # validation of check_terminator).
+        reader: Reader
+        if type(terminator) is bytes and terminator:
+            reader = SHARED_DELIMITER_READERS.get(terminator) or delimiter_reader(terminator)
+            count = -1
+        elif type(terminator) is int and 0 <= terminator <= MAX_COUNT:
+            reader, count = self._count_reader, terminator
+        else:
+            kind, value = check_terminator(terminator)
+            if type(value) is int:  # an int subclass or an __index__ object
+                reader, count = self._count_reader, value
+            else:
+                reader, count = READERS[kind](value), -1
         if self._batch is not None:
             self._settle_batch()
         if self._reader.held:
             self._give_back()
-        # A streamed header frame given up part way: its consumed header stays framing.
+        # A streamed header frame given up part way (one a pending value had
+        # interrupted, too): its consumed header stays framing.
+        if self._reader is self._exact_reader:
+            self._abandon_header(self._exact_reader.after)
         self._abandon_header()
-        # The usual values skip the full validation of check_terminator.
-        if type(terminator) is bytes and terminator:
-            self._reader = SHARED_DELIMITER_READERS.get(terminator) or delimiter_reader(terminator)
-        elif type(terminator) is int and 0 <= terminator <= MAX_COUNT:
-            self._set_count(terminator, stream)
+        if count >= 0:
+            self._set_count(count, stream)
         else:
-            kind, value = check_terminator(terminator)
-            if type(value) is int:  # an int subclass or an __index__ object
-                self._set_count(value, stream)
-            else:
-                self._reader = READERS[kind](value)
+            self._reader = reader
         self._stream = stream
         self._rx.scan = self._rx.pos
 
@@ -265,7 +275,7 @@ class Framer(OutputQueue):
             self._give_back()
         reader = self._exact_reader
         if self._reader is not reader:  # else a new read_exactly replaces the pending one
-            self._abandon_header()
+            # (a streamed header frame in progress resumes after the value)
             reader.after = self._reader
             reader.after_stream = self._stream
         reader.remaining = count
@@ -379,6 +389,8 @@ class Framer(OutputQueue):
             self._finish_batch()
         if self._skipper is not None and not self._skip():
             return self._wait()
+        if self._eos_sent:  # the last event was the end: it stays the last
+            return EndOfStream(b"")
         reader = self._reader
         found = reader.frame(self)
         if type(found) is bytes:
@@ -409,7 +421,7 @@ class Framer(OutputQueue):
                 if self._batch is batch:  # not settled from outside meanwhile
                     self._finish_batch()
                 continue
-            if self._skipper is not None and not self._skip():
+            if (self._skipper is not None and not self._skip()) or self._eos_sent:
                 return
             reader = self._reader
             if reader.has_bulk:
@@ -485,14 +497,27 @@ class Framer(OutputQueue):
         reader.parts.clear()
         reader.held = 0
 
-    def _abandon_header(self) -> None:
-        """The streamed frame in progress will not complete: the header it
-        consumed stays framing (it is not discarded: its payload was delivered)."""
+    @property
+    def _headers_in_flight(self) -> int:
+        """Header bytes consumed by streamed frames not over yet, or never to be
+        (framing all the same): the tests' byte ledger reads it."""
         reader = self._reader
+        in_flight = reader.header_consumed
+        if reader is self._exact_reader:  # a value read in the middle of one
+            in_flight += reader.after.header_consumed
+        return in_flight + self._abandoned_headers
+
+    def _abandon_header(self, reader: Reader | None = None) -> None:
+        """The streamed frame in progress (``reader``'s, by default the current
+        one's) will not complete: the header it consumed stays framing (it is
+        not discarded: its payload was delivered)."""
+        if reader is None:
+            reader = self._reader
         consumed = reader.header_consumed
         if consumed:
             self._abandoned_headers += consumed
             reader.header_consumed = 0
+            self._frame_size = 0  # that frame is over: the next one starts afresh
             if isinstance(reader, HeaderReader):
                 reader.payload_left = -1
 
@@ -510,10 +535,14 @@ class Framer(OutputQueue):
             return self._release(self._limit - self._frame_size)
         self._refuse(skipper, FrameTooLarge(self._limit, size))
 
-    def _refuse(self, skipper: Skipper, error: FrameTooLarge) -> NoReturn:
-        """Raise ``error``; ``skipper`` drops the rest of that frame afterwards."""
-        self._frame_size = 0
-        self._skipper = skipper
+    def _refuse(self, skipper: Skipper, error: FrameTooLarge, frame_over: bool = True) -> NoReturn:
+        """Raise ``error``; ``skipper`` drops the rest of that frame afterwards
+        (a refused value, ``frame_over`` false, leaves the frame it interrupted)."""
+        if frame_over:
+            self._frame_size = 0
+        # What is held of the refused frame goes now (counted at the error);
+        # the skipper drops the rest as it comes, whatever is set meanwhile.
+        self._skipper = None if skipper.skip(self) else skipper
         raise error
 
     def _malformed(self, error: MalformedFrame) -> NoReturn:
@@ -623,7 +652,8 @@ class Framer(OutputQueue):
         rx.pos = rx.scan = len(rx.buf)
         self._frame_size = 0
         reader = self._reader
-        if reader is self._exact_reader:  # the value starts afresh; what comes after stays
+        if reader is self._exact_reader:  # the value starts afresh; what comes after stays,
+            self._abandon_header(reader.after)  # a streamed header frame it interrupted afresh too
             self._expect(reader.remaining, reader.trailer, self._stream)
         else:  # a fresh reader, the same terminator
             self.set_terminator(self.get_terminator(), stream=self._stream)

@@ -339,10 +339,16 @@ class OutputQueue:
             head = self._queue[0]
             view = memoryview(head)[self._head_sent : self._head_sent + self._obs]  # type: ignore[arg-type]
         else:
+            paused = self._paused
             parts = self._take(self._obs)
-            if not parts:
+            chunk = self._unread(parts) if parts else None
+            # Only looked at: the water marks and the hold stay as they were
+            # (a producer pulled into view still counts, now as bytes).
+            self._paused = paused
+            self._update_water()
+            if chunk is None:
                 return memoryview(b"")
-            view = memoryview(self._unread(parts))
+            view = memoryview(chunk)
         self._peeked = view
         return view
 

@@ -152,7 +152,12 @@ class DelimiterReader(Reader):
         scan = len(buf) - len(delimiter) + 1
         if scan > pos:
             rx.scan = scan
-            size = scan - pos + f._frame_size
+        size = len(buf) - pos + f._frame_size
+        if size > f._limit:
+            # Proven too large once the bytes that cannot begin the delimiter
+            # pass the limit (exact, as AnyDelimiter; worked out only near it).
+            # The same at the end of the stream, whenever it became known.
+            size -= longest_prefix_at_end(buf, pos, delimiter)
             if size > f._limit:
                 f._check_limit(size, self)
                 return None
@@ -168,7 +173,11 @@ class DelimiterReader(Reader):
         pos = rx.pos
         delimiter = self.delimiter
         end = buf.find(delimiter, rx.scan)
-        size = (end if end >= 0 else max(pos, rx.scan)) - pos + f._frame_size
+        if end >= 0:
+            size = end - pos + f._frame_size
+        else:  # the bytes proven to be this frame's (as in frame())
+            held = len(buf) - pos
+            size = held - longest_prefix_at_end(buf, pos, delimiter) + f._frame_size
         if size > f._limit:  # its first bytes go out before the error; refused if none
             return f._over_limit(size, self)  # are left (a limit lowered mid-frame)
         if f._eof:
@@ -183,15 +192,23 @@ class DelimiterReader(Reader):
         buf = rx.buf
         pos = rx.pos
         end = buf.find(self.delimiter, rx.scan)
-        after = end + len(self.delimiter) if end >= 0 else max(pos, len(buf) - len(self.delimiter) + 1)
+        if end >= 0:
+            after = end + len(self.delimiter)
+        elif f._eof:  # no delimiter can come: all of it goes
+            after = len(buf)
+        else:  # all but what may begin the delimiter
+            after = len(buf) - longest_prefix_at_end(buf, pos, self.delimiter)
         f.bytes_discarded += after - pos
         rx.pos = rx.scan = after
         return end >= 0
 
     def encode(self, payload: bytes) -> bytes:
-        if self.delimiter in payload:
-            raise ValueError(f"payload contains the delimiter {self.delimiter!r}")
-        return payload + self.delimiter
+        framed = payload + self.delimiter
+        if framed.find(self.delimiter) != len(payload):  # (a self-overlapping one, too)
+            raise ValueError(
+                f"payload contains the delimiter {self.delimiter!r}, or the start of it at its end"
+            )
+        return framed
 
 
 SHARED_DELIMITER_READERS: dict[bytes, DelimiterReader] = {}
@@ -245,7 +262,11 @@ class CountReader(Reader):
             if self.held:  # (a limit lowered meanwhile)
                 f._give_back()
             self._done(f)
-            f._refuse(ByteSkipper(remaining + len(trailer)), FrameTooLarge(limit, remaining, announced=True))
+            f._refuse(
+                ByteSkipper(remaining + len(trailer)),
+                FrameTooLarge(limit, remaining, announced=True),
+                frame_over=not self.exact,
+            )
         rx = f._rx
         buf = rx.buf
         pos = rx.pos
@@ -257,7 +278,8 @@ class CountReader(Reader):
             f._reader = self.after
             f._stream = self.after_stream
             rx.pos = rx.scan = after
-            f._frame_size = 0
+            if not self.exact:  # (a value is a frame of its own: the one it interrupted resumes)
+                f._frame_size = 0
             payload = buf[pos:end] if type(buf) is bytes else rx.take(pos, end)
             if self.held:
                 self.parts.append(payload)
@@ -290,9 +312,12 @@ class CountReader(Reader):
         pos = rx.pos
         size = len(rx.buf)
         remaining = self.remaining
-        if f._eof or not f._stream or size == pos or not remaining:
+        if not f._stream or size == pos or not remaining:
             return f._wait()
-        # A streamed count is its own bound: what is here goes out at once.
+        # A streamed count is its own bound: what is here goes out at once,
+        # even at the end of the stream (as a header kind's payload does): what
+        # is delivered, and a bad trailer's error, must not depend on when the
+        # end became known.
         end = min(size, pos + remaining)
         self.remaining = remaining - (end - pos)
         rx.pos = rx.scan = end
@@ -350,10 +375,23 @@ class AnyDelimiterReader(Reader):
             return match.start(), match.end()
         return -1, size
 
+    def _proven(self, f: Framer) -> int:
+        """Where the bytes that might still begin a delimiter start (the end
+        of the stream or not: the limit must not depend on when it is known)."""
+        rx = f._rx
+        buf = rx.buf
+        size = len(buf)
+        for start in range(max(rx.scan, rx.pos, size - self.kind.longest + 1), size):
+            if self.kind.could_begin(bytes(buf[start:])):
+                return start
+        return size
+
     def frame(self, f: Framer) -> Found:
         start, end = self._find(f)
         rx = f._rx
         pos = rx.pos
+        if start < 0 and f._eof:
+            end = self._proven(f)
         size = (start if start >= 0 else end) - pos + f._frame_size
         if size > f._limit:
             f._check_limit(size, self)
@@ -370,7 +408,7 @@ class AnyDelimiterReader(Reader):
         hold = start if start >= 0 else end  # no frame ends before it
         rx = f._rx
         pos = rx.pos
-        size = hold - pos + f._frame_size
+        size = (self._proven(f) if start < 0 and f._eof else hold) - pos + f._frame_size
         if size > f._limit:  # streamed: its first bytes go out before the error
             return f._over_limit(size, self)
         if f._stream and hold > pos and not f._eof:
@@ -473,6 +511,12 @@ class HeaderReader(Reader):
                 return self.frame(f)
             self.header = header
         header_size, payload_size = header
+        if payload_size > f._limit:  # (a limit lowered since the header parsed)
+            self.header = None
+            f._refuse(
+                ByteSkipper(header_size + payload_size + len(trailer)),
+                FrameTooLarge(f._limit, payload_size, announced=True),
+            )
         end = pos + header_size + payload_size
         if trailer:
             self._check_trailer(f, end)

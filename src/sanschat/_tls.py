@@ -21,11 +21,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TLSLayer", "TLSInfo", "DEFAULT_HANDSHAKE_TIMEOUT"]
-
-#: Seconds a TLS handshake may take before the connection is ended with a
-#: ``TimeoutError`` (a peer that stalls or trickles its handshake).
-DEFAULT_HANDSHAKE_TIMEOUT = 30.0
+__all__ = ["TLSLayer", "TLSInfo"]
 
 _READ_SIZE = 65536
 
@@ -74,6 +70,9 @@ class TLSInfo:
 
 class TLSLayer:
     """One TLS session, client or server, with no I/O."""
+
+    #: What a failed session raises (the Driver catches it without importing ssl).
+    Error = ssl.SSLError
 
     def __init__(
         self, context: ssl.SSLContext, *, server_side: bool, server_hostname: str | None = None

@@ -24,9 +24,8 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess
     ) from error
 
 from ._async_driver import Primitives, Server, Transport, run_connection
-from ._driver import Driver
+from ._driver import DEFAULT_HANDSHAKE_TIMEOUT, Driver
 from ._handler import ConnectionInfo, Handler
-from ._tls import DEFAULT_HANDSHAKE_TIMEOUT
 
 __all__ = ["serve_stream", "connect", "serve", "Server"]
 

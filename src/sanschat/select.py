@@ -25,11 +25,10 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
-from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
+from ._driver import ACCEPT_BACKOFF, DEFAULT_HANDSHAKE_TIMEOUT, CloseAction, Driver
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
 from ._sockets import half_close, receive, send, tls_of
-from ._tls import DEFAULT_HANDSHAKE_TIMEOUT
 
 __all__ = ["Loop", "Connection", "Listener", "Timer"]
 

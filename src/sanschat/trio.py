@@ -34,13 +34,12 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError("sanschat.trio needs trio, which is an extra: pip install 'sanschat[trio]'") from error
 
 from ._async_driver import Primitives, Server, Transport, run_connection
-from ._driver import Driver
+from ._driver import DEFAULT_HANDSHAKE_TIMEOUT, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
 from ._terminators import Terminator
-from ._tls import DEFAULT_HANDSHAKE_TIMEOUT
 
 __all__ = ["FramedConnection", "serve_stream", "serve", "connect", "Server"]
 
