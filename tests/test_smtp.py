@@ -21,7 +21,7 @@ import trustme
 from .helpers import serving
 
 LOOPS = ["select", "asyncio", "trio", "anyio", "socket", "twisted"]
-LOOPS = ["select", "trio", "anyio"]  # (the other bindings get TLS next)
+LOOPS = ["select", "asyncio", "trio", "anyio", "twisted"]  # (socket gets TLS next)
 PATIENCE = 30.0
 
 

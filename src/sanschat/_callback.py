@@ -6,6 +6,7 @@ drift apart on when to write, pause reading, half-close or give up.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -59,17 +60,20 @@ class CallbackBinding:
         linger: float,
         call_later: Callable[[float, Callable[[], object]], Any],
         wake: Callable[[], None] | None = None,
+        **driver_options: Any,
     ) -> None:
         self.handler = handler
         #: Seconds a cleanly closing connection waits for the peer's end of stream.
         self.linger = linger
         self._wake = wake or self._update
-        self.driver = Driver(handler, on_wake=self._wake)
+        # (driver_options: tls, server_side, server_hostname, handshake_timeout)
+        self.driver = Driver(handler, on_wake=self._wake, **driver_options)
         self._call_later = call_later
         self._transport: Transport | None = None  # while connected
         self._write_paused = False
         self._reading = True
         self._lingering: Any = None  # the timer of a clean close under way
+        self._handshake_timer: Any = None  # armed while a TLS handshake runs
 
     @property
     def framer(self) -> Framer:
@@ -106,6 +110,9 @@ class CallbackBinding:
         if self._lingering is not None:
             self._lingering.cancel()
             self._lingering = None
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
         if error is not None:
             self.driver.transport_failed(error)
         self.driver.connection_lost()
@@ -125,6 +132,8 @@ class CallbackBinding:
         if transport is None or transport.is_closing():
             return
         driver = self.driver
+        if driver.deadline is not None and self._handshake_timer is None:
+            self._handshake_timer = self._call_later(driver.deadline - time.monotonic(), self._deadline_due)
         while not self._write_paused and driver.wants_write:
             transport.write(driver.data_to_send(WRITE_CHUNK))  # may pause writing
             if transport.is_closing():
@@ -146,6 +155,11 @@ class CallbackBinding:
         if driver.wants_read != self._reading:
             self._reading = not self._reading
             (transport.resume_reading if self._reading else transport.pause_reading)()
+
+    def _deadline_due(self) -> None:
+        self._handshake_timer = None
+        self.driver.check_deadline()
+        self._update()
 
     def _linger_over(self) -> None:
         self._lingering = None

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._accept import AcceptFailures
 from ._callback import WRITE_CHUNK, CallbackBinding
+from ._driver import DEFAULT_HANDSHAKE_TIMEOUT
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._handler import ConnectionInfo, Handler
@@ -186,9 +187,27 @@ class HandlerProtocol(CallbackBinding, asyncio.BufferedProtocol):
     ``max_output``.
     """
 
-    def __init__(self, handler: Handler, *, linger: float = 2.0) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        linger: float = 2.0,
+        tls: SSLContext | None = None,
+        server_side: bool = True,
+        server_hostname: str | None = None,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    ) -> None:
         loop = asyncio.get_running_loop()
-        super().__init__(handler, linger, loop.call_later, self._schedule_update)
+        super().__init__(
+            handler,
+            linger,
+            loop.call_later,
+            self._schedule_update,
+            tls=tls,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            handshake_timeout=handshake_timeout,
+        )
         self.transport: asyncio.Transport | None = None
         self._update_scheduled = False
         self._view = _shared_read_buffer()
@@ -712,11 +731,24 @@ def _framer_factory(terminator: Terminator, stream: bool, max_frame_size: int | 
 
 
 async def serve(
-    factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0, **kwargs: Any
+    factory: Callable[[], Handler],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    tls: SSLContext | None = None,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    **kwargs: Any,
 ) -> Server:
     """Start a server whose every connection runs a Handler from ``factory``.
-    Extra keywords are those of ``loop.create_server`` (``ssl``, ``backlog``,
-    ``reuse_port``, ``sock``, ...). Stop it with :func:`shutdown`."""
+    ``tls`` (a server context): every connection runs TLS from its first byte
+    in sanschat's sans-IO layer, the same under every binding (and
+    ``handler.start_tls`` works); a handshake longer than ``handshake_timeout``
+    seconds ends it. Extra keywords are those of ``loop.create_server``
+    (``backlog``, ``reuse_port``, ``sock``, ... and asyncio's own ``ssl``, which
+    still works but cannot upgrade). Stop it with :func:`shutdown`."""
+    if tls is not None and kwargs.get("ssl") is not None:
+        raise ValueError("give tls= (sanschat's TLS) or ssl= (asyncio's), not both")
+    options: dict[str, Any] = {"tls": tls, "handshake_timeout": handshake_timeout}
     server: Server
 
     class ServerProtocol(HandlerProtocol):
@@ -729,7 +761,7 @@ async def serve(
             super().connection_lost(exc)
 
     start = kwargs.pop("start_serving", True)
-    server = await _bind(lambda: ServerProtocol(factory()), host, port, **kwargs)
+    server = await _bind(lambda: ServerProtocol(factory(), **options), host, port, **kwargs)
     if start:
         await server.start_serving()
     return server
@@ -752,11 +784,27 @@ async def shutdown(server: Server, timeout: float = 10.0) -> None:
     await server.wait_closed()
 
 
-async def connect(handler: Handler, host: str, port: int, **kwargs: Any) -> HandlerProtocol:
-    """Connect to ``host:port`` and run ``handler`` on the connection."""
+async def connect(
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    tls: SSLContext | None = None,
+    server_hostname: str | None = None,
+    **kwargs: Any,
+) -> HandlerProtocol:
+    """Connect to ``host:port`` and run ``handler`` on the connection, as a
+    client: with ``tls`` from the first byte, verifying the server's
+    certificate against ``server_hostname`` (default ``host``);
+    ``handler.start_tls`` upgrades later as a client too. Extra keywords are
+    those of ``loop.create_connection``."""
     loop = asyncio.get_running_loop()
+    hostname = (server_hostname or host) if tls is not None else server_hostname
     _transport, protocol = await loop.create_connection(
-        lambda: HandlerProtocol(handler), host, port, **kwargs
+        lambda: HandlerProtocol(handler, tls=tls, server_side=False, server_hostname=hostname),
+        host,
+        port,
+        **kwargs,
     )
     return protocol
 

@@ -19,7 +19,7 @@ Deferred that fires once every connection has closed. Needs Twisted
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     from twisted.internet import defer, error, interfaces, protocol
@@ -28,9 +28,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError("sanschat.twisted needs Twisted, an extra: pip install 'sanschat[twisted]'") from exc
 
 from ._callback import CallbackBinding
+from ._driver import DEFAULT_HANDSHAKE_TIMEOUT
 from ._handler import ConnectionInfo, Handler
 
-__all__ = ["HandlerProtocol", "HandlerFactory", "serve", "shutdown"]
+if TYPE_CHECKING:
+    from ssl import SSLContext
+
+__all__ = ["HandlerProtocol", "HandlerFactory", "serve", "shutdown", "connect"]
 
 
 def _reactor() -> Any:
@@ -45,8 +49,13 @@ def _reactor() -> Any:
 class HandlerProtocol(CallbackBinding, protocol.Protocol):
     """One connection: bytes between the transport and ``handler``'s Driver."""
 
-    def __init__(self, handler: Handler, *, linger: float = 2.0) -> None:
-        super().__init__(handler, linger, lambda delay, callback: _reactor().callLater(delay, callback))
+    def __init__(self, handler: Handler, *, linger: float = 2.0, **driver_options: Any) -> None:
+        """``driver_options``: ``tls`` (a context: TLS from the first byte, in
+        sanschat's sans-IO layer), ``server_side``, ``server_hostname``,
+        ``handshake_timeout``, as :class:`~sanschat.Driver` takes them."""
+        super().__init__(
+            handler, linger, lambda delay, callback: _reactor().callLater(delay, callback), **driver_options
+        )
         #: Fires (with None) once the connection is closed.
         self.closed: defer.Deferred[None] = defer.Deferred()
 
@@ -113,12 +122,13 @@ class HandlerFactory(protocol.Factory):
     """Builds a :class:`HandlerProtocol` around a Handler from ``factory`` per
     connection, and keeps the open ones for :meth:`shutdown`."""
 
-    def __init__(self, factory: Callable[[], Handler]) -> None:
+    def __init__(self, factory: Callable[[], Handler], **driver_options: Any) -> None:
         self.handler_factory = factory
+        self.driver_options = driver_options  # for each HandlerProtocol (tls, ...)
         self.connections: set[HandlerProtocol] = set()
 
     def buildProtocol(self, addr: Any) -> HandlerProtocol:
-        connection = HandlerProtocol(self.handler_factory())
+        connection = HandlerProtocol(self.handler_factory(), **self.driver_options)
         connection.factory = self
         self.connections.add(connection)
         connection.closed.addCallback(lambda _: self.connections.discard(connection))
@@ -139,10 +149,46 @@ class HandlerFactory(protocol.Factory):
             connection.abort()
 
 
-def serve(factory: Callable[[], Handler], port: int = 0, interface: str = "127.0.0.1") -> Any:
+def serve(
+    factory: Callable[[], Handler],
+    port: int = 0,
+    interface: str = "127.0.0.1",
+    *,
+    tls: SSLContext | None = None,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+) -> Any:
     """Listen on ``interface:port`` (``reactor.listenTCP``); returns the
-    listening port (``.getHost().port``; its ``.factory`` is the HandlerFactory)."""
-    return _reactor().listenTCP(port, HandlerFactory(factory), interface=interface)
+    listening port (``.getHost().port``; its ``.factory`` is the HandlerFactory).
+    ``tls`` (a server context): every connection runs TLS from its first byte,
+    in sanschat's sans-IO layer (the same under every binding; ``start_tls``
+    works), its handshake bounded by ``handshake_timeout`` seconds."""
+    handlers = HandlerFactory(factory, tls=tls, handshake_timeout=handshake_timeout)
+    return _reactor().listenTCP(port, handlers, interface=interface)
+
+
+def connect(
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    tls: SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> defer.Deferred[HandlerProtocol]:
+    """Connect to ``host:port`` and run ``handler`` as a client; the Deferred
+    fires with the :class:`HandlerProtocol` once connected (its ``closed``
+    fires at the end). ``tls`` runs TLS from the first byte, verifying the
+    server's certificate against ``server_hostname`` (default ``host``)."""
+    from twisted.internet import endpoints
+
+    hostname = (server_hostname or host) if tls is not None else server_hostname
+
+    class Once(protocol.Factory):
+        def buildProtocol(self, addr: Any) -> HandlerProtocol:
+            return HandlerProtocol(handler, tls=tls, server_side=False, server_hostname=hostname)
+
+    endpoint = endpoints.TCP4ClientEndpoint(_reactor(), host, port)
+    connected: defer.Deferred[HandlerProtocol] = endpoint.connect(Once())  # type: ignore[arg-type,assignment]
+    return connected
 
 
 def shutdown(port: Any, timeout: float = 10.0) -> defer.Deferred[Any]:
