@@ -409,7 +409,7 @@ def test_a_connection_runs_a_handler_on_a_client_socket(server: Server) -> None:
     assert replies == [b"one", b"two"]
 
 
-def test_a_tls_socket_is_refused_with_the_reason() -> None:
+def test_an_ssl_socket_is_refused_with_the_reason() -> None:
     import ssl
 
     from sanschat.socket import Connection
@@ -421,5 +421,5 @@ def test_a_tls_socket_is_refused_with_the_reason() -> None:
         right,
         context.wrap_socket(left, server_hostname="localhost", do_handshake_on_connect=False) as tls,
     ):
-        with pytest.raises(TypeError, match="does not run TLS"):
+        with pytest.raises(TypeError, match="plain socket and tls=context"):
             Connection(tls, Echo())

@@ -21,7 +21,6 @@ import trustme
 from .helpers import serving
 
 LOOPS = ["select", "asyncio", "trio", "anyio", "socket", "twisted"]
-LOOPS = ["select", "asyncio", "trio", "anyio", "twisted"]  # (socket gets TLS next)
 PATIENCE = 30.0
 
 

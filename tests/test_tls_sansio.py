@@ -346,3 +346,19 @@ def test_every_upgrade_shape_drops_what_was_pipelined_in_clear(
     info = server_handler.connection_info.tls_info
     assert info is not None and info.plaintext_dropped == len(injected) + 2
     end(server, client)
+
+
+def test_a_send_in_flight_when_the_upgrade_starts_is_consumed_where_it_was_peeked(
+    server_context: ssl.SSLContext,
+) -> None:
+    """Found under trio (a write task and a read task): the writer peeked clear
+    output, the reader then ran STARTTLS, and the writer's consume went to the
+    TLS wire buffer (ValueError)."""
+    server = Driver(Smtpish(server_context))
+    server.start()
+    in_flight = bytes(server.peek_output())  # the writer is sending the greeting...
+    server.data_received(b"STARTTLS\r\n")  # ...while the reader handles the upgrade
+    server.consume_output(len(in_flight))
+    assert in_flight == b"220 ready\r\n"
+    assert server.data_to_send() == b"220 go ahead\r\n"
+    end(server)

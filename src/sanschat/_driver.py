@@ -113,6 +113,9 @@ class Driver:
         self._switching = False  # an upgrade's clear output is still going out
         self._wire = b""  # encrypted bytes (or an upgrade's clear ones) ready to send
         self._wire_at = 0
+        # Whether the last peek_output showed wire bytes (else the Framer's):
+        # a send in flight when an upgrade starts is consumed where it was peeked.
+        self._peeked_wire = False
         #: When the TLS handshake under way must be done (``time.monotonic()``), or None.
         self.deadline: float | None = None
         #: Bytes the peer sent in clear after the frame that asked for a TLS
@@ -304,7 +307,8 @@ class Driver:
             return memoryview(b"")
         self._busy = True
         try:
-            if self._tls is not None:
+            self._peeked_wire = self._tls is not None
+            if self._peeked_wire:
                 return self._peek_wire()
             return self.framer.peek_output()
         except Exception as error:
@@ -315,7 +319,7 @@ class Driver:
 
     def consume_output(self, sent: int) -> None:
         """``sent`` bytes of the last :meth:`peek_output` went out."""
-        if self._tls is not None:
+        if self._peeked_wire:
             self._consume_wire(sent)
         else:
             self.framer.consume_output(sent)

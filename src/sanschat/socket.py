@@ -32,14 +32,17 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
+from ._driver import ACCEPT_BACKOFF, DEFAULT_HANDSHAKE_TIMEOUT, CloseAction, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
 from ._sockets import half_close, shut_down, tls_of
 from ._terminators import Terminator
+
+if TYPE_CHECKING:
+    from ssl import SSLContext
 
 __all__ = ["FramedSocket", "connect", "Connection", "Server", "serve"]
 
@@ -136,11 +139,29 @@ class FramedSocket(contextlib.AbstractContextManager["FramedSocket"]):
 
 
 def connect(
-    host: str, port: int, terminator: Terminator = b"\r\n", *, timeout: float = 10.0, **framer_options: Any
+    host: str,
+    port: int,
+    terminator: Terminator = b"\r\n",
+    *,
+    timeout: float = 10.0,
+    tls: SSLContext | None = None,
+    server_hostname: str | None = None,
+    **framer_options: Any,
 ) -> FramedSocket:
     """Connect to ``host:port`` (within ``timeout`` seconds) and frame with
-    ``terminator``; ``timeout`` also bounds each later call that is given none."""
-    return FramedSocket(socket.create_connection((host, port), timeout), Framer(terminator, **framer_options))
+    ``terminator``; ``timeout`` also bounds each later call that is given none.
+    ``tls`` (a client context) runs TLS from the first byte, verifying the
+    server's certificate against ``server_hostname`` (default ``host``): a
+    FramedSocket is used from one thread at a time, so the standard library's
+    ``SSLSocket`` carries it. (A Handler client: :class:`Connection` with ``tls``.)"""
+    sock = socket.create_connection((host, port), timeout)
+    if tls is not None:
+        try:
+            sock = tls.wrap_socket(sock, server_hostname=server_hostname or host)
+        except BaseException:
+            sock.close()
+            raise
+    return FramedSocket(sock, Framer(terminator, **framer_options))
 
 
 class Connection:
@@ -150,15 +171,36 @@ class Connection:
     driver call holds :attr:`lock`, and so must code in other threads that
     touches the Handler or its Framer; what it pushes is sent at once."""
 
-    def __init__(self, sock: socket.socket, handler: Handler, lock: threading.RLock | None = None) -> None:
-        if tls_of(sock) is not None:  # one TLS connection cannot be read and written by two threads
-            raise TypeError("sanschat.socket does not run TLS; the other bindings do")
+    def __init__(
+        self,
+        sock: socket.socket,
+        handler: Handler,
+        lock: threading.RLock | None = None,
+        *,
+        tls: SSLContext | None = None,
+        server_side: bool = True,
+        server_hostname: str | None = None,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    ) -> None:
+        """``tls`` runs TLS from the first byte in the Driver (whose calls all
+        hold :attr:`lock`, so the two threads share one TLS session safely),
+        in the server's role unless ``server_side`` is false."""
+        if tls_of(sock) is not None:  # one ssl.SSLSocket cannot be read and written by two threads
+            raise TypeError("give Connection a plain socket and tls=context: the Driver runs the TLS")
         self.sock = sock
         #: Held by every callback of the Handler (given: shared with other connections).
         self.lock = lock if lock is not None else threading.RLock()
         self._changed = threading.Condition(self.lock)  # the driver's answers may differ
         info = ConnectionInfo(sock.getpeername(), sock.getsockname())
-        self.driver = Driver(handler, info, on_wake=self._changed.notify_all)
+        self.driver = Driver(
+            handler,
+            info,
+            on_wake=self._changed.notify_all,
+            tls=tls,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            handshake_timeout=handshake_timeout,
+        )
 
     def run(self) -> None:
         """Serve the connection until it is over: the socket closed, and
@@ -216,9 +258,10 @@ class Connection:
         driver, sock = self.driver, self.sock
         while True:
             with self.lock:
-                self._changed.wait_for(
-                    lambda: driver.wants_write or driver.close_action is not CloseAction.NONE
-                )
+                while not (driver.wants_write or driver.close_action is not CloseAction.NONE):
+                    deadline = driver.deadline  # a TLS handshake under way must end by then
+                    self._changed.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                    driver.check_deadline()
                 data, action = driver.data_to_send(65536), driver.close_action
                 self._changed.notify_all()  # output taken: input held for it may go on
             if data:
@@ -249,10 +292,14 @@ class Server(socketserver.ThreadingTCPServer):
         port: int = 0,
         *,
         shared_lock: bool = True,
+        tls: SSLContext | None = None,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     ) -> None:
         super().__init__((host, port), _Request)
         self.factory = factory
         self.shared_lock = shared_lock
+        #: Keywords for each Connection (``tls``, ``handshake_timeout``).
+        self.connection_options: dict[str, Any] = {"tls": tls, "handshake_timeout": handshake_timeout}
         #: Held by every Handler callback of this server, unless ``shared_lock``
         #: is false (see the module's notes); it also guards :attr:`connections`.
         self.lock = threading.RLock()
@@ -304,7 +351,7 @@ class _Request(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         server = self.server
         lock = server.lock if server.shared_lock else None
-        connection = Connection(self.request, server.factory(), lock)
+        connection = Connection(self.request, server.factory(), lock, **server.connection_options)
         with server.lock:
             server.connections.add(connection)
         try:
@@ -316,13 +363,22 @@ class _Request(socketserver.BaseRequestHandler):
 
 
 def serve(
-    factory: Callable[[], Handler], host: str = "127.0.0.1", port: int = 0, *, shared_lock: bool = True
+    factory: Callable[[], Handler],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    shared_lock: bool = True,
+    tls: SSLContext | None = None,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
 ) -> Server:
     """Start serving TCP on ``host:port`` (``0``: a free port, ``server.port``)
     with a Handler from ``factory`` per connection, in a background thread;
     returns at once. ``server.shutdown(timeout)`` stops it. ``shared_lock``:
-    see the module's notes."""
-    server = Server(factory, host, port, shared_lock=shared_lock)
+    see the module's notes. ``tls`` (a server context): every connection runs
+    TLS from its first byte, in the Driver (``start_tls`` works too)."""
+    server = Server(
+        factory, host, port, shared_lock=shared_lock, tls=tls, handshake_timeout=handshake_timeout
+    )
     # serve_forever looks for a shutdown request every 0.05 s
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server

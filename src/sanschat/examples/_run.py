@@ -21,11 +21,6 @@ Announce = Callable[[str, int], None]
 TLS = ssl.SSLContext | None
 
 
-def _tls(tls: TLS) -> dict[str, ssl.SSLContext]:
-    """The ``tls`` keyword for a binding's serve, only when TLS is asked for."""
-    return {} if tls is None else {"tls": tls}
-
-
 def announce(host: str, port: int) -> None:
     print(f"listening on {host}:{port}", flush=True)
 
@@ -34,7 +29,7 @@ def _serve_select(factory: Factory, host: str, port: int, ready: Announce, tls: 
     from ..select import Loop
 
     with Loop() as loop:
-        listener = loop.listen(factory, host, port, **_tls(tls))
+        listener = loop.listen(factory, host, port, tls=tls)
         ready(host, listener.address[1])
         loop.run()
 
@@ -45,7 +40,7 @@ def _serve_asyncio(factory: Factory, host: str, port: int, ready: Announce, tls:
     from ..asyncio import serve
 
     async def main() -> None:
-        server = await serve(factory, host, port, **_tls(tls))
+        server = await serve(factory, host, port, tls=tls)
         ready(host, server.sockets[0].getsockname()[1])
         await server.serve_forever()
 
@@ -61,7 +56,7 @@ def _serve_trio(factory: Factory, host: str, port: int, ready: Announce, tls: TL
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(functools.partial(serve, factory, host, port, **_tls(tls)))
+            server = await nursery.start(functools.partial(serve, factory, host, port, tls=tls))
             ready(host, server.port)
 
     trio.run(main)
@@ -76,7 +71,7 @@ def _serve_anyio(factory: Factory, host: str, port: int, ready: Announce, tls: T
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
-            server = await group.start(functools.partial(serve, factory, host, port, **_tls(tls)))
+            server = await group.start(functools.partial(serve, factory, host, port, tls=tls))
             ready(host, server.port)
 
     anyio.run(main)
@@ -87,7 +82,7 @@ def _serve_socket(factory: Factory, host: str, port: int, ready: Announce, tls: 
 
     from ..socket import serve
 
-    server = serve(factory, host, port, **_tls(tls))  # serving in a thread of its own
+    server = serve(factory, host, port, tls=tls)  # serving in a thread of its own
     ready(host, server.port)
     threading.Event().wait()  # until Ctrl-C
 
@@ -95,7 +90,7 @@ def _serve_socket(factory: Factory, host: str, port: int, ready: Announce, tls: 
 def _serve_twisted(factory: Factory, host: str, port: int, ready: Announce, tls: TLS) -> None:
     from ..twisted import _reactor, serve
 
-    listening = serve(factory, port, host, **_tls(tls))
+    listening = serve(factory, port, host, tls=tls)
     ready(host, listening.getHost().port)
     _reactor().run()
 
