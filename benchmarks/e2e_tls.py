@@ -368,7 +368,10 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a quarter of the batches, three rounds")
     parser.add_argument("--only", choices=["echo", "resp", "memory"])
-    parser.add_argument("--connections", type=int, default=1000, help="idle connections for the memory figure")
+    parser.add_argument("--rounds", type=int, help="round-robin rounds (default 5, --quick 3)")
+    parser.add_argument(
+        "--connections", type=int, default=1000, help="idle connections for the memory figure"
+    )
     parser.add_argument("--markdown", help="write the tables to this file")
     args = parser.parse_args()
     header = (
@@ -384,7 +387,11 @@ def main() -> None:
                 continue
             print(f"{protocol} over TLS:")
             figures, suite = run(
-                protocol, certdir, env, batches=10 if args.quick else 40, rounds=3 if args.quick else 5
+                protocol,
+                certdir,
+                env,
+                batches=10 if args.quick else 40,
+                rounds=args.rounds or (3 if args.quick else 5),
             )
             print(f"    every server negotiated {suite[1]} {suite[0]}")
             refs = [r for r in REFERENCES[protocol] if r in figures]
