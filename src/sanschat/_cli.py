@@ -219,7 +219,7 @@ def split(
                     printer.end(terminated=False)
                 if progress:
                     progress.update(done, final=True)
-                dropped = framer.bytes_discarded
+                dropped = framer._headers_in_flight  # (framing consumed by a frame the end cut)
                 err.write(
                     f"{printer.frames} frames, {printer.total} payload bytes, "
                     f"largest frame {printer.largest} bytes, unterminated tail {tail} bytes"
