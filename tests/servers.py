@@ -62,7 +62,13 @@ def asyncio_server(factory: Factory) -> Iterator[Served]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever)
     thread.start()
-    server = asyncio.run_coroutine_threadsafe(sanschat.asyncio.serve(factory), loop).result()
+    try:
+        server = asyncio.run_coroutine_threadsafe(sanschat.asyncio.serve(factory), loop).result()
+    except BaseException:  # stop the loop's thread, or the process never exits
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+        raise
     stopping: list[concurrent.futures.Future[None]] = []
 
     def shutdown(timeout: float) -> None:
@@ -88,9 +94,19 @@ def trio_server(factory: Factory) -> Iterator[Served]:
             server = await nursery.start(sanschat.trio.serve, factory)
             started.put((server, nursery, trio.lowlevel.current_trio_token()))
 
-    thread = threading.Thread(target=trio.run, args=(main,))
+    def run() -> None:
+        try:
+            trio.run(main)
+        except BaseException as error:  # reported by the test, not lost in the thread
+            started.put(error)
+
+    thread = threading.Thread(target=run)
     thread.start()
-    server, nursery, token = started.get(timeout=30)
+    result = started.get(timeout=120)  # the server, or why trio.run ended without one
+    if isinstance(result, BaseException):
+        thread.join()
+        raise result
+    server, nursery, token = result
     stopping = False
 
     def shutdown(timeout: float) -> None:
