@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import queue
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,19 +26,24 @@ import sanschat.trio
 import sanschat.twisted
 from sanschat import Handler
 from sanschat.select import Loop
-from sanschat.testing import Peer, Serve, Served, TcpPeer, memory_server
+from sanschat.testing import Peer, Serve, Served, TcpPeer, TlsPeer, memory_server
 
 Factory = Callable[[], Handler]
 
 
 class _Tcp:
-    """A Served over TCP: ``stop(timeout)`` shuts the server down gracefully."""
+    """A Served over TCP: ``stop(timeout)`` shuts the server down gracefully.
+    With a ``client`` context (a TLS server), peers are verifying TLS clients."""
 
     def __init__(self, address: tuple[str, int], stop: Callable[[float], None]) -> None:
         self.address = address
         self._stop = stop
+        self.client: ssl.SSLContext | None = None
+        self.handshake_timeout: float | None = None
 
     def connect(self) -> Peer:
+        if self.client is not None:
+            return TlsPeer(self.address, self.client, "localhost")
         return TcpPeer(self.address)
 
     def shutdown(self, timeout: float) -> None:
@@ -44,9 +51,9 @@ class _Tcp:
 
 
 @contextmanager
-def select_server(factory: Factory) -> Iterator[Served]:
+def select_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
     loop = Loop()
-    listener = loop.listen(factory, "127.0.0.1", 0)
+    listener = loop.listen(factory, "127.0.0.1", 0, **options)
     thread = threading.Thread(target=loop.run)
     thread.start()
     try:
@@ -58,12 +65,12 @@ def select_server(factory: Factory) -> Iterator[Served]:
 
 
 @contextmanager
-def asyncio_server(factory: Factory) -> Iterator[Served]:
+def asyncio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever)
     thread.start()
     try:
-        server = asyncio.run_coroutine_threadsafe(sanschat.asyncio.serve(factory), loop).result()
+        server = asyncio.run_coroutine_threadsafe(sanschat.asyncio.serve(factory, **options), loop).result()
     except BaseException:  # stop the loop's thread, or the process never exits
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
@@ -86,12 +93,12 @@ def asyncio_server(factory: Factory) -> Iterator[Served]:
 
 
 @contextmanager
-def trio_server(factory: Factory) -> Iterator[Served]:
+def trio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
     started: queue.Queue[Any] = queue.Queue()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(sanschat.trio.serve, factory)
+            server = await nursery.start(functools.partial(sanschat.trio.serve, factory, **options))
             started.put((server, nursery, trio.lowlevel.current_trio_token()))
 
     def run() -> None:
@@ -124,8 +131,8 @@ def trio_server(factory: Factory) -> Iterator[Served]:
 
 def socket_server(shared_lock: bool) -> Serve:
     @contextmanager
-    def serve(factory: Factory) -> Iterator[Served]:
-        server = sanschat.socket.serve(factory, shared_lock=shared_lock)
+    def serve(factory: Factory, **options: Any) -> Iterator[_Tcp]:
+        server = sanschat.socket.serve(factory, shared_lock=shared_lock, **options)
         stopping: list[threading.Thread] = []
 
         def shutdown(timeout: float) -> None:  # begins the stop and returns at once
@@ -153,11 +160,11 @@ def running_reactor() -> Any:
 
 
 @contextmanager
-def twisted_server(factory: Factory) -> Iterator[Served]:
+def twisted_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
     from twisted.internet.threads import blockingCallFromThread
 
     reactor = running_reactor()
-    port = blockingCallFromThread(reactor, sanschat.twisted.serve, factory)
+    port = blockingCallFromThread(reactor, functools.partial(sanschat.twisted.serve, factory, **options))
     closed = threading.Event()
     stopping: list[bool] = []
 
@@ -177,9 +184,9 @@ def twisted_server(factory: Factory) -> Iterator[Served]:
 
 def anyio_server(backend: str) -> Serve:
     @contextmanager
-    def serve(factory: Factory) -> Iterator[Served]:
+    def serve(factory: Factory, **options: Any) -> Iterator[_Tcp]:
         with anyio.from_thread.start_blocking_portal(backend) as portal:
-            serving, server = portal.start_task(sanschat.anyio.serve, factory)
+            serving, server = portal.start_task(functools.partial(sanschat.anyio.serve, factory, **options))
             stopping: list[concurrent.futures.Future[None]] = []
 
             def shutdown(timeout: float) -> None:
@@ -210,3 +217,37 @@ BINDINGS: dict[str, Serve] = {
 
 #: The bindings that serve real TCP.
 TCP_BINDINGS = {name: serve for name, serve in BINDINGS.items() if name != "memory"}
+
+
+@functools.cache
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for localhost, and a client context
+    that trusts its CA (verification on), from one throwaway trustme CA."""
+    import trustme
+
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+def over_tls(serve: Callable[..., Any], handshake_timeout: float = 5.0) -> Serve:
+    """``serve`` with TLS from the first byte (sanschat's, in the Driver), and
+    verifying TLS peers; a short handshake timeout, for the stalled-handshake
+    scenario (a well-behaved handshake takes milliseconds)."""
+
+    @contextmanager
+    def tls_serve(factory: Factory) -> Iterator[Served]:
+        server_context, client_context = tls_contexts()
+        with serve(factory, tls=server_context, handshake_timeout=handshake_timeout) as served:
+            served.client = client_context
+            served.handshake_timeout = handshake_timeout
+            yield served
+
+    return tls_serve
+
+
+#: Every TCP binding, serving TLS from the first byte.
+TLS_BINDINGS: dict[str, Serve] = {name: over_tls(serve) for name, serve in TCP_BINDINGS.items()}

@@ -362,3 +362,37 @@ def test_a_send_in_flight_when_the_upgrade_starts_is_consumed_where_it_was_peeke
     assert in_flight == b"220 ready\r\n"
     assert server.data_to_send() == b"220 go ahead\r\n"
     end(server)
+
+
+def test_input_held_for_output_resumes_when_the_output_goes_out_over_tls(
+    server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    """Found by the conformance checker over TLS: data_to_send under TLS never
+    resumed delivery held by pause_reading_above, so a pipeline of large
+    answers stopped after 4 MiB."""
+
+    class Big(Journaled):
+        def frame_received(self, data: bytes) -> None:
+            super().frame_received(data)
+            self.framer.push(b"x" * 1_000_000)
+
+    class Reader(Journaled):
+        terminator = None
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.received = 0
+
+        def data_received(self, data: bytes) -> None:
+            self.received += len(data)
+
+    server_handler, client_handler = Big(), Reader()
+    server = Driver(server_handler, tls=server_context)
+    client = Driver(client_handler, server_side=False, tls=client_context, server_hostname="localhost")
+    server.start()
+    client.start()
+    client_handler.framer.push(b"BIG\r\n" * 8)  # pipelined: 8 MB of answers
+    pump(server, client)
+    assert server_handler.frames == [b"BIG"] * 8
+    assert client_handler.received == 8_000_000
+    end(server, client)

@@ -214,6 +214,8 @@ class Server:
         self.connections.add(driver)
         try:
             await run_connection(self._lib, transport, driver, self.linger)
+        except Exception:  # a fault in one connection's machinery ends it, not the server
+            log.exception("the connection to %s failed", driver.info.peer)
         finally:
             self.connections.discard(driver)
             if self._closing and not self.connections:

@@ -25,7 +25,17 @@ from ._framer import Framer
 from ._handler import Handler
 from ._output import simple_producer
 
-__all__ = ["Peer", "Served", "Serve", "check_binding", "SCENARIOS", "TcpPeer", "TlsPeer", "memory_server"]
+__all__ = [
+    "Peer",
+    "Served",
+    "Serve",
+    "check_binding",
+    "SCENARIOS",
+    "TLS_SCENARIOS",
+    "TcpPeer",
+    "TlsPeer",
+    "memory_server",
+]
 
 #: How long a scenario waits for something that should happen at once: a
 #: backstop against hangs, never what a scenario asserts.
@@ -152,6 +162,8 @@ class TlsPeer(TcpPeer):
                 continue
             except ssl.SSLZeroReturnError:
                 return b"".join(chunks)  # its close_notify: a clean end
+            if not chunk:  # (as some versions say close_notify)
+                return b"".join(chunks)
             chunks.append(chunk)
 
 
@@ -525,6 +537,110 @@ SCENARIOS: dict[str, Callable[[Serve], None]] = {
         a_flood_answered_by_unhinted_producers_costs_bounded_memory,
         many_connections_at_once,
         shutdown_lets_connections_finish,
+    )
+}
+
+
+# ------------------------------------------------ hostile peers, over TLS
+# For a ``serve`` whose connections run TLS from the first byte: its Served
+# has an ``address`` (for plain TCP attackers) and a ``handshake_timeout``
+# (seconds), and its ``connect()`` gives verifying TLS peers.
+
+
+def _attacker(served: Served) -> TcpPeer:
+    return TcpPeer(served.address)  # type: ignore[attr-defined]
+
+
+def _still_serves(served: Served, journal: Journal, count: int) -> None:
+    """A well-behaved TLS client is served, as the ``count``-th connection."""
+    peer = served.connect()
+    peer.send(b"fine\r\n")
+    peer.shutdown_write()
+    assert peer.read_to_end() == b"FINE\r\nend:\r\n"
+    peer.close()
+    _lost(journal, count)
+
+
+def tls_garbage_instead_of_a_client_hello(serve: Serve) -> None:
+    """A peer speaks plain HTTP to the TLS port: its connection ends with the
+    ``ssl.SSLError``, no frame is delivered, others are served."""
+    with _session(serve) as (served, journal):
+        attacker = _attacker(served)
+        attacker.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
+        try:
+            attacker.read_to_end()  # the server's end (or a reset)
+        except OSError:
+            pass
+        attacker.close()
+        _lost(journal)
+        assert isinstance(journal.reasons[0], ssl.SSLError), journal.reasons
+        assert not any(name == "frame_received" for name, _ in journal.calls)
+        _still_serves(served, journal, 2)
+
+
+def tls_a_stalled_handshake_times_out(serve: Serve) -> None:
+    """A peer sends the start of a record and stops: after the handshake
+    timeout its connection ends with a ``TimeoutError``; others are served
+    meanwhile."""
+    with _session(serve) as (served, journal):
+        attacker = _attacker(served)
+        attacker.send(b"\x16\x03\x01\x02")  # a handshake record's header, cut short
+        _still_serves(served, journal, 1)  # (not held up by the stalled one)
+        try:
+            attacker.read_to_end()  # the server gives up on it
+        except OSError:
+            pass
+        attacker.close()
+        _lost(journal, 2)
+        assert isinstance(journal.reasons[1], TimeoutError), journal.reasons
+
+
+def tls_a_trickled_handshake_does_not_delay_others(serve: Serve, context: ssl.SSLContext) -> None:
+    """A real ClientHello sent a byte at a time: while its last byte is held
+    back, a well-behaved client that comes later is served in full; then the
+    trickler's hello is answered too."""
+    with _session(serve) as (served, journal):
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        session = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        try:
+            session.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = outgoing.read()
+        attacker = _attacker(served)
+        for index in range(len(hello) - 1):  # all of it but the last byte, a byte at a time
+            attacker.send(hello[index : index + 1])
+            time.sleep(0.001)
+        # Its handshake cannot be done yet: another client is served meanwhile.
+        _still_serves(served, journal, 1)
+        attacker.send(hello[-1:])
+        # The trickler's hello was whole in the end: the server answered it.
+        attacker.sock.settimeout(PATIENCE)
+        answer = attacker.sock.recv(1 << 16)
+        assert answer[:1] == b"\x16", answer[:16]  # a handshake record: its ServerHello
+        attacker.reset()
+        _lost(journal, 2)
+
+
+def tls_a_reset_mid_handshake_is_the_reason(serve: Serve) -> None:
+    """A peer resets in the middle of its handshake: ``connection_lost`` gets an error."""
+    with _session(serve) as (served, journal):
+        attacker = _attacker(served)
+        attacker.send(b"\x16\x03\x01\x02\x00\x01")
+        journal.wait_for(lambda: ("connection_made", None) in journal.calls, "the connection")
+        attacker.reset()
+        _lost(journal)
+        assert isinstance(journal.reasons[0], Exception), journal.reasons
+        _still_serves(served, journal, 2)
+
+
+TLS_SCENARIOS: dict[str, Callable[..., None]] = {
+    scenario.__name__: scenario
+    for scenario in (
+        tls_garbage_instead_of_a_client_hello,
+        tls_a_stalled_handshake_times_out,
+        tls_a_trickled_handshake_does_not_delay_others,
+        tls_a_reset_mid_handshake_is_the_reason,
     )
 }
 

@@ -291,8 +291,8 @@ class Driver:
                 view = self._peek_wire()
                 data = bytes(view if max_bytes is None else view[:max_bytes])
                 self._consume_wire(len(data))
-                return data
-            data = self.framer.data_to_send(max_bytes)
+            else:
+                data = self.framer.data_to_send(max_bytes)
             self._resume_delivery()
             return data
         except Exception as error:

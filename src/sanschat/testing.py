@@ -41,7 +41,17 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any, Union
 
-from ._conformance import SCENARIOS, Peer, Serve, Served, TcpPeer, TlsPeer, check_binding, memory_server
+from ._conformance import (
+    SCENARIOS,
+    TLS_SCENARIOS,
+    Peer,
+    Serve,
+    Served,
+    TcpPeer,
+    TlsPeer,
+    check_binding,
+    memory_server,
+)
 from ._driver import CloseAction, Driver
 from ._errors import FrameTooLarge, MalformedFrame, PeerError
 from ._events import NEED_DATA, Data, EndOfStream, Frame
@@ -66,6 +76,7 @@ __all__ = [
     "Conversation",
     "check_binding",
     "SCENARIOS",
+    "TLS_SCENARIOS",
     "Peer",
     "Served",
     "Serve",
