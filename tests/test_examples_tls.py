@@ -75,7 +75,7 @@ def test_resp_over_tls_with_redis_py(loop: str, pem: Path, ca_pem: Path) -> None
             assert client.set("big", big) is True
             assert client.get("big") == big
             pipe = client.pipeline(transaction=False)
-            for i in range(300):
+            for _ in range(300):
                 pipe.incr("counter")
             assert pipe.execute() == list(range(1, 301))
         finally:
