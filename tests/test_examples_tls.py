@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import trustme
 
+import sanschat
 import sanschat.select
 from sanschat import Handler
 
@@ -170,26 +172,117 @@ def asyncio_tls_server(ca: trustme.CA) -> Iterator[int]:
         loop.close()
 
 
+def _connect_select(greeter: Greeter, port: int, context: ssl.SSLContext, hostname: str) -> None:
+    with sanschat.select.Loop() as loop:
+        loop.connect(greeter, "127.0.0.1", port, tls=context, server_hostname=hostname)
+        loop.run(timeout=30)
+
+
+def _connect_asyncio(greeter: Greeter, port: int, context: ssl.SSLContext, hostname: str) -> None:
+    import sanschat.asyncio
+
+    async def main() -> None:
+        protocol = await sanschat.asyncio.connect(
+            greeter, "127.0.0.1", port, tls=context, server_hostname=hostname
+        )
+        await asyncio.wait_for(protocol.wait_closed(), 30)
+
+    asyncio.run(main())
+
+
+def _connect_trio(greeter: Greeter, port: int, context: ssl.SSLContext, hostname: str) -> None:
+    import trio
+
+    import sanschat.trio
+
+    async def main() -> None:
+        with trio.fail_after(30):
+            await sanschat.trio.connect(greeter, "127.0.0.1", port, tls=context, server_hostname=hostname)
+
+    trio.run(main)
+
+
+def _connect_anyio(greeter: Greeter, port: int, context: ssl.SSLContext, hostname: str) -> None:
+    import anyio
+
+    import sanschat.anyio
+
+    async def main() -> None:
+        with anyio.fail_after(30):
+            await sanschat.anyio.connect(greeter, "127.0.0.1", port, tls=context, server_hostname=hostname)
+
+    anyio.run(main)
+
+
+def _connect_socket(greeter: Greeter, port: int, context: ssl.SSLContext, hostname: str) -> None:
+    import sanschat.socket
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    connection = sanschat.socket.Connection(
+        sock, greeter, tls=context, server_side=False, server_hostname=hostname
+    )
+    connection.run()
+
+
+def _connect_twisted(greeter: Greeter, port: int, context: ssl.SSLContext, hostname: str) -> None:
+    import sanschat.twisted
+
+    from .servers import running_reactor
+
+    reactor = running_reactor()
+    reactor.callFromThread(
+        sanschat.twisted.connect, greeter, "127.0.0.1", port, tls=context, server_hostname=hostname
+    )
+    assert greeter.done.wait(30)
+
+
+CLIENTS: dict[str, Callable[[Greeter, int, ssl.SSLContext, str], None]] = {
+    "select": _connect_select,
+    "asyncio": _connect_asyncio,
+    "trio": _connect_trio,
+    "anyio": _connect_anyio,
+    "socket": _connect_socket,
+    "twisted": _connect_twisted,
+}
+
+
+@pytest.mark.parametrize("client", CLIENTS.values(), ids=CLIENTS.keys())
 @pytest.mark.parametrize(
     ("trusted", "hostname", "error"),
     [
         (True, "localhost", None),
-        (True, "example.org", ssl.SSLCertVerificationError),  # a name the certificate lacks
-        (False, "localhost", ssl.SSLCertVerificationError),  # a CA the client does not trust
+        (True, "example.org", ssl.SSLCertVerificationError),
+        (False, "localhost", ssl.SSLCertVerificationError),
     ],
     ids=["verified", "hostname-mismatch", "untrusted"],
 )
-def test_select_client_against_asyncio_tls(
-    asyncio_tls_server: int, client_context: ssl.SSLContext, trusted: bool, hostname: str, error: type | None
+def test_every_binding_connects_with_tls_to_another_librarys_server(
+    asyncio_tls_server: int,
+    client_context: ssl.SSLContext,
+    client: Callable[[Greeter, int, ssl.SSLContext, str], None],
+    trusted: bool,
+    hostname: str,
+    error: type | None,
 ) -> None:
     context = client_context if trusted else ssl.create_default_context()
     greeter = Greeter()
-    with sanschat.select.Loop() as loop:
-        loop.connect(greeter, "127.0.0.1", asyncio_tls_server, tls=context, server_hostname=hostname)
-        loop.run(timeout=30)
-    assert greeter.done.is_set()
+    client(greeter, asyncio_tls_server, context, hostname)
+    assert greeter.done.wait(30)
     if error is None:
         assert greeter.answers == [b"echo: hello"] and greeter.lost == [None]
     else:
-        assert greeter.answers == [] and isinstance(greeter.lost[0], error)
-        assert hostname in str(greeter.lost[0]) or "certificate" in str(greeter.lost[0])
+        assert greeter.answers == [] and isinstance(greeter.lost[0], error), greeter.lost
+
+
+def test_a_framed_socket_connects_with_tls(asyncio_tls_server: int, client_context: ssl.SSLContext) -> None:
+    import sanschat.socket
+
+    with sanschat.socket.connect(
+        "127.0.0.1", asyncio_tls_server, b"\n", tls=client_context, server_hostname="localhost"
+    ) as client:
+        client.send(b"over tls\n")
+        assert client.next_event(timeout=30) == sanschat.Frame(b"echo: over tls")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        sanschat.socket.connect(
+            "127.0.0.1", asyncio_tls_server, tls=client_context, server_hostname="example.org"
+        )
