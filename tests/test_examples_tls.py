@@ -26,32 +26,6 @@ from .helpers import serving
 LOOPS = ["select", "asyncio", "trio", "anyio", "socket", "twisted"]
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tls") / "server.pem"
-    ca.issue_cert("localhost", "127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def ca_pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
-
 def example(name: str, loop: str, pem: Path) -> Iterator[int]:
     args = ["-m", f"sanschat.examples.{name}", "--backend", loop, "--port", "0", "--tls-cert", str(pem)]
     with serving(*args) as port:

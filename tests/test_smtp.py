@@ -16,31 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 
 from .helpers import serving
 
 LOOPS = ["select", "asyncio", "trio", "anyio", "socket", "twisted"]
 PATIENCE = 30.0
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tls") / "server.pem"
-    ca.issue_cert("localhost", "127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 @pytest.fixture(params=LOOPS)
