@@ -34,6 +34,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "Handler",
             "ConnectionInfo",
             "deliver_events",
+            "serve",
             "Driver",
             "CloseAction",
             "OutputLimitExceeded",
@@ -83,7 +84,7 @@ def test_importing_sanschat_pulls_in_no_event_loop() -> None:
     code = (
         "import sys, sanschat; "
         "bad = [m for m in ('asyncio', 'trio', 'anyio', 'twisted', 'socketserver', 'asyncore', 'asynchat', "
-        "'selectors', 'dpkt') if m in sys.modules]; "
+        "'selectors', 'ssl', 'dpkt') if m in sys.modules]; "
         "print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

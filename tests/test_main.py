@@ -1,21 +1,25 @@
-"""The command-line tool: ``python -m sanschat demo | chat | split``."""
+"""The command-line tool: ``python -m sanschat serve | demo | chat | split``."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from sanschat import Netstring
 from sanschat._cli import demo, main, split
+from sanschat._serve import BACKENDS
 
 from .helpers import read_all, serving
 
@@ -50,13 +54,196 @@ def test_python_dash_m_sanschat_demo_exits_zero() -> None:
 # ------------------------------------------------------------------- chat
 
 
-@pytest.mark.parametrize("backend", ["select", "asyncio", "trio"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_chat_serves_until_stopped(backend: str) -> None:
     with serving("-m", "sanschat", "chat", "--backend", backend, "--port", "0") as port:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"/nick zoe\r\n/quit\r\n")
             received = read_all(sock)
     assert received.endswith(b"* you are zoe; 1 here\r\n* bye\r\n")
+
+
+# ------------------------------------------------------------------ serve
+
+USER_MODULE = """
+from sanschat import Handler
+
+
+class Echo(Handler):
+    terminator = b"\\n"
+
+    def frame_received(self, line):
+        self.framer.push(b"echo: " + line + b"\\n")
+        if line == b"QUIT":
+            self.framer.close_when_done()
+
+
+class Counted(Handler):
+    terminator = b"\\n"
+
+    def __init__(self, counts):
+        self.counts = counts
+
+    def frame_received(self, line):
+        self.counts[line] = self.counts.get(line, 0) + 1
+        self.framer.push(b"%s #%d\\n" % (line, self.counts[line]))
+        self.framer.close_when_done()
+
+
+counts = {}
+
+
+def make_counted():
+    return Counted(counts)
+
+
+NOT_A_FACTORY = 42
+
+
+class NotAHandler:
+    pass
+"""
+
+# Python ignores Ctrl-C in a process whose parent ignored it (a shell's
+# background job); the server under test takes it as a user's terminal gives it.
+WITH_CTRL_C = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'sanschat'; runpy.run_module('sanschat', run_name='__main__', alter_sys=True)"
+)
+
+
+@contextmanager
+def user_server(folder: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``python -m sanschat serve ARGS`` run from ``folder``, which holds the
+    user's module ``handlers``; yields the process and the port it announces."""
+    (folder / "handlers.py").write_text(USER_MODULE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", WITH_CTRL_C, "serve", *args, "--port", "0"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:"), (line, process.communicate(timeout=10))
+        yield process, int(line.rsplit(":", 1)[1])
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def ask(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        return read_all(sock)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_runs_a_handler_class_from_the_users_module(tmp_path: Path, backend: str) -> None:
+    with user_server(tmp_path, "handlers:Echo", "--backend", backend) as (_process, port):
+        assert ask(port, b"hello\nQUIT\n") == b"echo: hello\necho: QUIT\n"
+
+
+def test_serve_takes_a_function_returning_a_handler(tmp_path: Path) -> None:
+    with user_server(tmp_path, "handlers:make_counted", "--backend", "asyncio") as (_process, port):
+        assert ask(port, b"a\n") == b"a #1\n"
+        assert ask(port, b"a\n") == b"a #2\n"  # one state, shared by the connections
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a POSIX signal here")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_stops_on_ctrl_c_with_status_0(tmp_path: Path, backend: str) -> None:
+    with user_server(tmp_path, "handlers:Echo", "--backend", backend) as (process, port):
+        assert ask(port, b"QUIT\n") == b"echo: QUIT\n"
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert err == "stopped\n"
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("handlers", "expected MODULE:FACTORY (e.g. mymodule:MyHandler), not 'handlers'"),
+        ("handlers:", "expected MODULE:FACTORY"),
+        (":Echo", "expected MODULE:FACTORY"),
+        (
+            "no_such_module_here:Echo",
+            "cannot import 'no_such_module_here': no module named 'no_such_module_here'",
+        ),
+        ("handlers:Missing", "handlers:Missing: handlers has no attribute 'Missing'"),
+        ("handlers:Echo.nested", "handlers:Echo.nested: handlers:Echo has no attribute 'nested'"),
+        ("handlers:NOT_A_FACTORY", "handlers:NOT_A_FACTORY is not callable"),
+        (
+            "handlers:NotAHandler",
+            "handlers:NotAHandler is the class NotAHandler, not a sanschat.Handler subclass",
+        ),
+    ],
+)
+def test_serve_refuses_a_bad_module_factory_with_status_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str, message: str
+) -> None:
+    (tmp_path / "handlers.py").write_text(USER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # serve puts the current directory on it
+    monkeypatch.delitem(sys.modules, "handlers", raising=False)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["serve", spec], out, err) == 2
+    assert err.getvalue().startswith(f"sanschat: error: {message}")
+    assert err.getvalue().count("\n") == 1
+    assert out.getvalue() == ""
+    sys.modules.pop("handlers", None)
+
+
+def test_serve_with_a_bad_spec_through_the_real_command_has_no_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sanschat", "serve", "nowhere:Nothing"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr == "sanschat: error: cannot import 'nowhere': no module named 'nowhere'\n"
+
+
+def test_serve_keeps_the_traceback_of_an_error_inside_the_users_module(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("import a_dependency_not_installed\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "sanschat", "serve", "broken:Handler"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr
+    assert "No module named 'a_dependency_not_installed'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--port", "65536"], "a port is a number from 0 to 65535, not '65536'"),
+        (["--backend", "tornado"], "invalid choice: 'tornado'"),
+        (["--tls-key", "key.pem"], "--tls-key goes with --tls-cert"),
+        (["--tls-cert", "/no/such/cert.pem"], "cannot load /no/such/cert.pem"),
+    ],
+)
+def test_serve_refuses_bad_options_with_status_2(args: list[str], message: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["serve", "sanschat.examples.http:HttpRequestReader", *args], out, err) == 2
+    assert err.getvalue().startswith("sanschat: error: ")
+    assert message in err.getvalue()
+
+
+def test_serve_says_when_the_port_is_taken() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        out, err = io.StringIO(), io.StringIO()
+        assert main(["serve", "sanschat.examples.http:HttpRequestReader", "--port", str(port)], out, err) == 2
+    assert err.getvalue().startswith(f"sanschat: error: cannot listen on 127.0.0.1:{port}: ")
 
 
 # ------------------------------------------------------------------ split

@@ -2,8 +2,12 @@
 
 Feed bytes to a :class:`Framer`, get :class:`Frame`, :class:`Data` and
 :class:`EndOfStream` events back; queue output with ``push`` and producers and
-hand it to whatever I/O you have. Bindings for selectors, asyncio and trio live
-in their own modules and are imported only when you import them.
+hand it to whatever I/O you have. Write a protocol once as a :class:`Handler`
+and run it under any of six bindings, each in its own module and imported only
+when you import it: ``sanschat.select`` (the standard library's selectors),
+``sanschat.asyncio``, ``sanschat.trio``, ``sanschat.anyio``, ``sanschat.socket``
+(blocking sockets, a thread per connection) and ``sanschat.twisted``.
+:func:`serve` runs a Handler as a server under any of them, by name.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._handler import ConnectionInfo, Handler, deliver_events
 from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix, Netstring, Varint
 from ._output import Producer, simple_producer
+from ._serve import serve
 from ._terminators import Terminator
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "Handler",
     "ConnectionInfo",
     "deliver_events",
+    "serve",
     "Driver",
     "CloseAction",
     "Producer",

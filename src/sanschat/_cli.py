@@ -1,9 +1,11 @@
-"""The command-line tool: ``python -m sanschat {demo,chat,split}`` (also ``sanschat``).
+"""The command-line tool: ``python -m sanschat {serve,demo,chat,split}`` (also ``sanschat``).
 
 * ``--version``: the version and which build runs (compiled core or pure Python).
+* ``serve MODULE:FACTORY``: your Handler as a server, until Ctrl-C, under any
+  of the six bindings (``--backend``), on a port of your choice.
 * ``demo``: a line chat server on a free loopback port, three scripted
   clients, the conversation printed; exits 0 within seconds.
-* ``chat``: the same chat server, until Ctrl-C, on any backend.
+* ``chat``: the same chat server, until Ctrl-C, under any of the six bindings.
 * ``split``: frame a file, stdin or each TCP stream of a packet capture with
   any terminator kind and print the frames; streams, so input of any size
   runs in constant memory.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import binascii
+import importlib
 import json
 import os
 import socket
@@ -22,13 +25,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import BinaryIO, NoReturn, TextIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
 
 from ._errors import MalformedFrame
 from ._events import NEED_DATA, Data, EndOfStream, Frame
 from ._framer import Framer
+from ._handler import Handler
 from ._kinds import AnyDelimiter, LengthPrefix, Netstring, Varint
 from ._terminators import MAX_COUNT, Terminator
+
+if TYPE_CHECKING:
+    import ssl
 
 READ_SIZE = 1 << 20
 PROGRESS_MIN_SIZE = 32 << 20  # smaller files finish before a bar helps
@@ -389,19 +396,93 @@ def demo(log: TextIO) -> int:
     return 0
 
 
-def _run_chat(args: argparse.Namespace, err: TextIO) -> int:
-    from .examples._run import serve
+def _run_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .examples.chat import ChatUser, Room
 
     room = Room()
+    return _serve_until_stopped(lambda: ChatUser(room), args, None, out, err)
+
+
+# ------------------------------------------------------------------ serve
+
+
+def load_factory(spec: str) -> Callable[[], Handler]:
+    """The Handler factory that ``MODULE:FACTORY`` names: ``MODULE`` is
+    imported (from the current directory too), ``FACTORY`` is an attribute of
+    it, dotted for a nested one (``module:Server.Handler``): a Handler class or
+    any callable returning a Handler. A bad spec raises :class:`UsageError`;
+    an error inside the module itself propagates, traceback and all."""
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute or module_name.startswith("."):
+        raise UsageError(f"expected MODULE:FACTORY (e.g. mymodule:MyHandler), not {spec!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` would, for the installed `sanschat` script
     try:
-        serve(lambda: ChatUser(room), args.backend, args.host, args.port)
+        found: object = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if module_name != missing and not module_name.startswith(missing + "."):
+            raise  # the module exists and failed to import something of its own
+        raise UsageError(f"cannot import {module_name!r}: no module named {missing!r}") from None
+    path = module_name
+    for name in attribute.split("."):
+        try:
+            found = getattr(found, name)
+        except AttributeError:
+            raise UsageError(f"{spec}: {path} has no attribute {name!r}") from None
+        path += (":" if path == module_name else ".") + name
+    if isinstance(found, type) and not issubclass(found, Handler):
+        raise UsageError(f"{spec} is the class {found.__qualname__}, not a sanschat.Handler subclass")
+    if not callable(found):
+        raise UsageError(f"{spec} is not callable: give a Handler class or a function returning a Handler")
+    return found
+
+
+def _run_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._serve import server_context
+
+    factory = load_factory(args.factory)
+    if args.tls_key and not args.tls_cert:
+        raise UsageError("--tls-key goes with --tls-cert")
+    try:
+        tls = server_context(args)
+    except OSError as error:  # ssl.SSLError too
+        raise UsageError(f"cannot load {args.tls_cert}: {error}") from None
+    return _serve_until_stopped(factory, args, tls, out, err)
+
+
+def _serve_until_stopped(
+    factory: Callable[[], Handler],
+    args: argparse.Namespace,
+    tls: ssl.SSLContext | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Serve with :func:`sanschat.serve`, printing ``listening on HOST:PORT``
+    on ``out`` once clients can connect; Ctrl-C stops it (status 0)."""
+    from ._serve import serve
+
+    listening = False
+
+    def ready(host: str, port: int) -> None:
+        nonlocal listening
+        listening = True
+        out.write(f"listening on {host}:{port}\n")
+        out.flush()
+
+    try:
+        serve(factory, args.backend, args.host, args.port, tls=tls, ready=ready)
     except ImportError as error:
+        if listening:
+            raise
         raise UsageError(str(error)) from None
     except OSError as error:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+        if listening:
+            raise
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
     except KeyboardInterrupt:
-        err.write("stopped\n")
+        pass  # Ctrl-C (twisted's reactor takes it itself, and serve returns)
+    err.write("stopped\n")
     return 0
 
 
@@ -409,6 +490,8 @@ def _run_chat(args: argparse.Namespace, err: TextIO) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ._serve import add_server_arguments
+
     parser = _Parser(prog="sanschat", description="Framing for command/response protocols, sans I/O.")
     parser.add_argument(
         "--version",
@@ -417,11 +500,18 @@ def _parser() -> argparse.ArgumentParser:
         help="print the version and whether the compiled core runs, then exit",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser(
+        "serve",
+        help="run a Handler as a server until Ctrl-C",
+        description="Import MODULE, take FACTORY from it (a sanschat.Handler subclass, or any "
+        "callable returning a Handler) and serve it on HOST:PORT under the chosen binding "
+        "until Ctrl-C. Prints 'listening on HOST:PORT' once clients can connect.",
+    )
+    run.add_argument("factory", metavar="MODULE:FACTORY", help="e.g. mymodule:MyHandler")
+    add_server_arguments(run, 8000)
     commands.add_parser("demo", help="run a chat server on loopback with scripted clients, print the talk")
     chat = commands.add_parser("chat", help="run the line chat server until Ctrl-C")
-    chat.add_argument("--backend", choices=("select", "asyncio", "trio"), default="select")
-    chat.add_argument("--host", default="127.0.0.1")
-    chat.add_argument("--port", type=int, default=8025, help="0 picks a free port")
+    add_server_arguments(chat, 8025, tls=False)
     cut = commands.add_parser(
         "split",
         help="frame a file or stdin and print the frames",
@@ -472,8 +562,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         args = _parser().parse_args(argv)
         if args.command == "demo":
             return demo(out)
+        if args.command == "serve":
+            return _run_serve(args, out, err)
         if args.command == "chat":
-            return _run_chat(args, err)
+            return _run_chat(args, out, err)
         return _run_split(args, out, err)
     except _VersionAsked:
         out.write(version_line() + "\n")

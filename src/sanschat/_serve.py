@@ -1,0 +1,213 @@
+"""Run a Handler as a server under a binding chosen by name.
+
+Each binding has its own way to listen and to keep running (a loop to run, a
+nursery to start in, a reactor, a thread); :func:`serve` hides that behind one
+blocking call, so moving a server to another binding is changing one word.
+``python -m sanschat serve`` and the examples' command lines are built on it.
+
+Nothing here imports a binding, ``ssl`` or ``argparse`` until it is used:
+``import sanschat`` stays free of event loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+    import ssl
+
+    from ._handler import Handler
+
+__all__ = ["BACKENDS", "serve", "announce", "add_server_arguments", "add_tls_arguments", "server_context"]
+
+#: The names :func:`serve` takes, one per binding module.
+BACKENDS = ("select", "asyncio", "trio", "anyio", "socket", "twisted")
+
+Factory = Callable[[], "Handler"]
+Ready = Callable[[str, int], None]
+
+
+def announce(host: str, port: int) -> None:
+    """The ``ready`` of the command lines: ``listening on HOST:PORT`` on stdout."""
+    print(f"listening on {host}:{port}", flush=True)
+
+
+def _ignore(host: str, port: int) -> None:
+    pass
+
+
+def _only_interrupts(error: BaseException) -> bool:
+    # trio and anyio raise a Ctrl-C that reaches a nursery or task group
+    # wrapped in an exception group: unwrapped, every binding raises the same.
+    if isinstance(error, KeyboardInterrupt):
+        return True
+    inner: tuple[BaseException, ...] = getattr(error, "exceptions", ())
+    return bool(inner) and all(_only_interrupts(each) for each in inner)
+
+
+def _serve_select(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+    from .select import Loop
+
+    with Loop() as loop:
+        listener = loop.listen(factory, host, port, tls=tls)
+        ready(host, listener.address[1])
+        loop.run()
+
+
+def _serve_asyncio(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+    import asyncio
+
+    from .asyncio import serve
+
+    async def main() -> None:
+        server = await serve(factory, host, port, tls=tls)
+        ready(host, server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def _serve_trio(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+    from .trio import serve  # noqa: I001 (first: a missing trio is then named as the extra)
+    import functools
+    import trio
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(functools.partial(serve, factory, host, port, tls=tls))
+            ready(host, server.port)
+
+    trio.run(main)
+
+
+def _serve_anyio(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+    from .anyio import serve  # noqa: I001 (first: a missing anyio is then named as the extra)
+    import functools
+    import anyio
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            server = await group.start(functools.partial(serve, factory, host, port, tls=tls))
+            ready(host, server.port)
+
+    anyio.run(main)
+
+
+def _serve_socket(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+    import threading
+
+    from .socket import serve
+
+    server = serve(factory, host, port, tls=tls)  # serving in a thread of its own
+    try:
+        ready(host, server.port)
+        threading.Event().wait()  # until Ctrl-C
+    finally:
+        server.shutdown(timeout=0)  # stop listening, cut what is open
+
+
+def _serve_twisted(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+    from .twisted import _reactor, serve
+
+    listening = serve(factory, port, host, tls=tls)
+    ready(host, listening.getHost().port)
+    _reactor().run()  # the reactor stops itself on SIGINT and SIGTERM
+
+
+_SERVERS: dict[str, Callable[[Factory, str, int, Ready, ssl.SSLContext | None], None]] = {
+    "select": _serve_select,
+    "asyncio": _serve_asyncio,
+    "trio": _serve_trio,
+    "anyio": _serve_anyio,
+    "socket": _serve_socket,
+    "twisted": _serve_twisted,
+}
+
+
+def serve(
+    factory: Callable[[], Handler],
+    backend: str = "select",
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    tls: ssl.SSLContext | None = None,
+    ready: Callable[[str, int], None] | None = None,
+) -> None:
+    """Serve TCP on ``host:port`` under the binding named ``backend`` (one of
+    ``select``, ``asyncio``, ``trio``, ``anyio``, ``socket``, ``twisted``),
+    running a Handler from ``factory`` for each client, until interrupted.
+
+    ``factory`` is a Handler class or any callable returning a new Handler;
+    close over shared state with a lambda. ``port=0`` picks a free port:
+    ``ready(host, port)`` is called once, when clients can connect, with the
+    port really bound. ``tls`` (a server context): TLS from the first byte.
+
+    Blocks until Ctrl-C, which raises ``KeyboardInterrupt`` out of it under
+    every binding but ``twisted``, whose reactor stops itself on Ctrl-C (and
+    on SIGTERM) and ``serve`` then returns. The listening socket is closed
+    either way. An unknown ``backend`` raises ``ValueError``; a binding whose
+    extra is missing (trio, anyio, Twisted), ``ImportError`` naming it; a
+    port that cannot be bound, ``OSError``."""
+    try:
+        run = _SERVERS[backend]
+    except KeyError:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}") from None
+    try:
+        run(factory, host, port, _ignore if ready is None else ready, tls)
+    except BaseException as error:
+        if not isinstance(error, KeyboardInterrupt) and _only_interrupts(error):
+            raise KeyboardInterrupt from None
+        raise
+
+
+# ------------------------------------------- for the command lines built on it
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, default_port: int, *, tls: bool = True) -> None:
+    """``--backend`` (also ``--loop``), ``--host``, ``--port`` and, with
+    ``tls``, ``--tls-cert``/``--tls-key``: what :func:`serve` takes."""
+    parser.add_argument(
+        "--backend",
+        "--loop",
+        choices=BACKENDS,
+        default="select",
+        metavar="NAME",
+        help=f"the binding: {', '.join(BACKENDS)} (default: select)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=_port, default=default_port, help=f"0 picks a free port (default: {default_port})"
+    )
+    if tls:
+        add_tls_arguments(parser)
+
+
+def _port(text: str) -> int:
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
+    return port
+
+
+def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tls-cert`` and ``--tls-key``: a PEM certificate chain and its key."""
+    parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain): serve TLS")
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key (default: in --tls-cert)")
+
+
+def server_context(options: argparse.Namespace) -> ssl.SSLContext | None:
+    """A server TLS context from ``--tls-cert``/``--tls-key``, or None without them."""
+    if not options.tls_cert:
+        return None
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(options.tls_cert, options.tls_key)
+    return context
