@@ -63,8 +63,15 @@ def _serve_asyncio(factory: Factory, host: str, port: int, ready: Ready, tls: ss
 
     async def main() -> None:
         server = await serve(factory, host, port, tls=tls)
-        ready(host, server.sockets[0].getsockname()[1])
-        await server.serve_forever()
+        try:
+            ready(host, server.sockets[0].getsockname()[1])
+            # Not serve_forever(): cancelled by Ctrl-C, it would wait for every
+            # client to leave. Stopping cuts them, as the other bindings do.
+            await asyncio.Event().wait()
+        finally:
+            server.close()
+            server.abort_clients()
+            await server.wait_closed()
 
     asyncio.run(main())
 
@@ -112,7 +119,11 @@ def _serve_twisted(factory: Factory, host: str, port: int, ready: Ready, tls: ss
     from .twisted import _reactor, serve
 
     listening = serve(factory, port, host, tls=tls)
-    ready(host, listening.getHost().port)
+    try:
+        ready(host, listening.getHost().port)
+    except BaseException:
+        listening.stopListening()
+        raise
     _reactor().run()  # the reactor stops itself on SIGINT and SIGTERM
 
 
