@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -151,6 +152,17 @@ def test_serve_takes_a_function_returning_a_handler(tmp_path: Path) -> None:
     with user_server(tmp_path, "handlers:make_counted", "--backend", "asyncio") as (_process, port):
         assert ask(port, b"a\n") == b"a #1\n"
         assert ask(port, b"a\n") == b"a #2\n"  # one state, shared by the connections
+
+
+@pytest.mark.parametrize("backend", ["select", "trio"])
+def test_serve_serves_tls_with_the_certificate_given(
+    tmp_path: Path, backend: str, pem: Path, client_context: ssl.SSLContext
+) -> None:
+    with user_server(tmp_path, "handlers:Echo", "--backend", backend, "--tls-cert", str(pem)) as (_p, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with client_context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"secret\nQUIT\n")
+                assert read_all(tls) == b"echo: secret\necho: QUIT\n"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a POSIX signal here")
