@@ -33,6 +33,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "DEFAULT_MAX_FRAME_SIZE",
             "Handler",
             "ConnectionInfo",
+            "TLSInfo",
             "deliver_events",
             "serve",
             "Driver",

@@ -25,7 +25,7 @@ from ._errors import (
 )
 from ._events import NEED_DATA, Data, EndOfStream, Event, Frame, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
-from ._handler import ConnectionInfo, Handler, deliver_events
+from ._handler import ConnectionInfo, Handler, TLSInfo, deliver_events
 from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix, Netstring, Varint
 from ._output import Producer, simple_producer
 from ._serve import serve
@@ -47,6 +47,7 @@ __all__ = [
     "HeaderKind",
     "Handler",
     "ConnectionInfo",
+    "TLSInfo",
     "deliver_events",
     "serve",
     "Driver",

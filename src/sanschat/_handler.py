@@ -21,9 +21,28 @@ from ._terminators import Terminator
 if TYPE_CHECKING:
     import ssl
 
-    from ._tls import TLSInfo
+__all__ = ["Handler", "ConnectionInfo", "TLSInfo", "deliver_events"]
 
-__all__ = ["Handler", "ConnectionInfo", "deliver_events"]
+
+@dataclass(frozen=True)
+class TLSInfo:
+    """A TLS session as a server logs it or decides on it, once its handshake is
+    done (``Handler.connection_info.tls_info``)."""
+
+    #: ``"TLSv1.3"``, ``"TLSv1.2"``...
+    version: str | None
+    #: The cipher suite's name.
+    cipher: str | None
+    #: The protocol agreed by ALPN, if any.
+    alpn_protocol: str | None
+    #: The name the client asked for (SNI) on a server; the name verified on a client.
+    server_name: str | None
+    #: The peer's certificate as ``ssl.SSLSocket.getpeercert()`` gives it (None
+    #: when none was asked for or given).
+    peer_certificate: dict[str, Any] | None
+    #: Bytes the peer sent in clear after the frame that asked for the upgrade,
+    #: dropped unread (a command injection, RFC 3207 section 4.2).
+    plaintext_dropped: int = 0
 
 
 @dataclass(frozen=True)
