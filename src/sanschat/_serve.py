@@ -99,7 +99,12 @@ def _serve_anyio(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.
             server = await group.start(functools.partial(serve, factory, host, port, tls=tls))
             ready(host, server.port)
 
-    anyio.run(main)
+    import asyncio
+
+    try:
+        anyio.run(main)
+    except asyncio.CancelledError:  # (Python 3.10: anyio's runner ends a Ctrl-C'ed task so)
+        raise KeyboardInterrupt from None
 
 
 def _serve_socket(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
