@@ -12,8 +12,6 @@ where a TLS upgrade's output begins).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from sanschat import (
@@ -28,6 +26,8 @@ from sanschat import (
     ProducerError,
     simple_producer,
 )
+
+from .test_reentrancy import Calling
 
 
 def ready(f: Framer) -> list[object]:
@@ -276,22 +276,6 @@ def test_lowering_the_hold_bound_below_what_is_pending_holds_input() -> None:
     assert f.input_hold is False
     f.hold_input_above = 4
     assert f.input_hold is True
-
-
-class Calling:
-    """A producer whose first ``more()`` makes a call on the Framer, then gives ``chunk``."""
-
-    def __init__(self, call: Callable[[], object], chunk: bytes = b"mine") -> None:
-        self.call = call
-        self.chunk = chunk
-        self.calls = 0
-
-    def more(self) -> bytes:
-        self.calls += 1
-        if self.calls == 1:
-            self.call()
-            return self.chunk
-        return b""
 
 
 class Failing:
