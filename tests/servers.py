@@ -1,6 +1,9 @@
 """Every binding's server, started the same way for the tests: a context
-manager taking a Handler factory and yielding a ``Served`` (its address, and a
-graceful ``shutdown(timeout)`` that begins the stop and returns at once). The
+manager taking a Handler factory and yielding a ``Served`` (its address, its
+open connections, and a graceful ``shutdown(timeout)`` that begins the stop
+and returns at once). Each binding is started with the one ``serve(factory,
+host, port, **options)`` and then touched only through the names every
+binding's server has, so a binding that strays from that shape fails here. The
 conformance checker and the load tests both use these, so every binding faces
 the same scenarios and the same traffic."""
 
@@ -21,23 +24,29 @@ import trio
 
 import sanschat.anyio
 import sanschat.asyncio
+import sanschat.select
 import sanschat.socket
 import sanschat.trio
 import sanschat.twisted
-from sanschat import Handler
-from sanschat.select import Loop
+from sanschat import Driver, Handler
 from sanschat.testing import Peer, Serve, Served, TcpPeer, TlsPeer, memory_server
 
 Factory = Callable[[], Handler]
 
 
 class _Tcp:
-    """A Served over TCP: ``stop(timeout)`` shuts the server down gracefully.
+    """A Served over TCP, driving the server only through the one shape every
+    binding's server has: ``port``, ``addresses``, ``connections`` and
+    ``shutdown(timeout)``, each called in the loop's own thread by ``call``.
     With a ``client`` context (a TLS server), peers are verifying TLS clients."""
 
-    def __init__(self, address: tuple[str, int], stop: Callable[[float], None]) -> None:
-        self.address = address
+    def __init__(self, server: Any, call: Callable[..., Any], stop: Callable[[float], None]) -> None:
+        self.server = server
+        self._call = call
         self._stop = stop
+        port = call(lambda: server.port)
+        assert ("127.0.0.1", port) in [tuple(a[:2]) for a in call(lambda: server.addresses)]
+        self.address = ("127.0.0.1", port)
         self.client: ssl.SSLContext | None = None
         self.handshake_timeout: float | None = None
 
@@ -46,22 +55,46 @@ class _Tcp:
             return TlsPeer(self.address, self.client, "localhost")
         return TcpPeer(self.address)
 
+    def connections(self) -> frozenset[Driver]:
+        return self._call(lambda: self.server.connections)  # type: ignore[no-any-return]
+
     def shutdown(self, timeout: float) -> None:
         self._stop(timeout)
 
 
+def _once(stop: Callable[[float], None]) -> Callable[[float], None]:
+    """``stop``, called at most once (the first timeout wins, as in a server)."""
+    done: list[bool] = []
+
+    def once(timeout: float) -> None:
+        if not done:
+            done.append(True)
+            stop(timeout)
+
+    return once
+
+
+def _direct(function: Callable[[], Any]) -> Any:
+    return function()
+
+
 @contextmanager
 def select_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
-    loop = Loop()
-    listener = loop.listen(factory, "127.0.0.1", 0, **options)
-    thread = threading.Thread(target=loop.run)
+    server = sanschat.select.serve(factory, "127.0.0.1", 0, **options)
+    thread = threading.Thread(target=server.serve_forever)
     thread.start()
+
+    def call(function: Callable[[], Any]) -> Any:
+        answer: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        server.loop.call_soon_threadsafe(lambda: answer.set_result(function()))
+        return answer.result(timeout=60)
+
+    stop = _once(server.shutdown)  # (from any thread: it begins the stop and returns)
     try:
-        yield _Tcp(listener.address, lambda timeout: loop.call_soon_threadsafe(loop.shutdown, timeout))
+        yield _Tcp(server, call, stop)
     finally:
-        loop.call_soon_threadsafe(loop.shutdown, 0.0)
-        thread.join()  # run() returns once every connection has closed
-        loop.close()
+        stop(0.0)
+        thread.join()  # serve_forever returns once every connection has closed
 
 
 @contextmanager
@@ -70,7 +103,8 @@ def asyncio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
     thread = threading.Thread(target=loop.run_forever)
     thread.start()
     try:
-        server = asyncio.run_coroutine_threadsafe(sanschat.asyncio.serve(factory, **options), loop).result()
+        serving = sanschat.asyncio.serve(factory, "127.0.0.1", 0, **options)
+        server = asyncio.run_coroutine_threadsafe(serving, loop).result()
     except BaseException:  # stop the loop's thread, or the process never exits
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
@@ -78,14 +112,19 @@ def asyncio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
         raise
     stopping: list[concurrent.futures.Future[None]] = []
 
-    def shutdown(timeout: float) -> None:
-        stopping.append(asyncio.run_coroutine_threadsafe(sanschat.asyncio.shutdown(server, timeout), loop))
+    def call(function: Callable[[], Any]) -> Any:
+        async def run() -> Any:
+            return function()
 
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=60)
+
+    stop = _once(
+        lambda timeout: stopping.append(asyncio.run_coroutine_threadsafe(server.shutdown(timeout), loop))
+    )
     try:
-        yield _Tcp(server.sockets[0].getsockname(), shutdown)
+        yield _Tcp(server, call, stop)
     finally:
-        if not stopping:
-            shutdown(0.0)
+        stop(0.0)
         stopping[0].result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
@@ -98,7 +137,8 @@ def trio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(functools.partial(sanschat.trio.serve, factory, **options))
+            serving = functools.partial(sanschat.trio.serve, factory, "127.0.0.1", 0, **options)
+            server = await nursery.start(serving)
             started.put((server, nursery, trio.lowlevel.current_trio_token()))
 
     def run() -> None:
@@ -114,36 +154,33 @@ def trio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
         thread.join()
         raise result
     server, nursery, token = result
-    stopping = False
 
-    def shutdown(timeout: float) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            trio.from_thread.run_sync(nursery.start_soon, server.shutdown, timeout, trio_token=token)
+    def call(function: Callable[[], Any]) -> Any:
+        return trio.from_thread.run_sync(function, trio_token=token)
 
+    stop = _once(lambda timeout: call(lambda: nursery.start_soon(server.shutdown, timeout)))
     try:
-        yield _Tcp(("127.0.0.1", server.port), shutdown)
+        yield _Tcp(server, call, stop)
     finally:
-        shutdown(0.0)
+        stop(0.0)
         thread.join()  # serve returns once every connection has closed
 
 
 def socket_server(shared_lock: bool) -> Serve:
     @contextmanager
     def serve(factory: Factory, **options: Any) -> Iterator[_Tcp]:
-        server = sanschat.socket.serve(factory, shared_lock=shared_lock, **options)
+        server = sanschat.socket.serve(factory, "127.0.0.1", 0, shared_lock=shared_lock, **options)
         stopping: list[threading.Thread] = []
 
-        def shutdown(timeout: float) -> None:  # begins the stop and returns at once
-            if not stopping:
-                stopping.append(threading.Thread(target=server.shutdown, args=(timeout,)))
-                stopping[0].start()
+        def begin(timeout: float) -> None:  # shutdown blocks: begin it in a thread, return at once
+            stopping.append(threading.Thread(target=server.shutdown, args=(timeout,)))
+            stopping[0].start()
 
+        stop = _once(begin)
         try:
-            yield _Tcp(("127.0.0.1", server.port), shutdown)
+            yield _Tcp(server, _direct, stop)
         finally:
-            shutdown(0.0)
+            stop(0.0)
             stopping[0].join()  # shutdown returns once every connection thread has ended
 
     return serve
@@ -164,21 +201,23 @@ def twisted_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
     from twisted.internet.threads import blockingCallFromThread
 
     reactor = running_reactor()
-    port = blockingCallFromThread(reactor, functools.partial(sanschat.twisted.serve, factory, **options))
+    server = blockingCallFromThread(
+        reactor, functools.partial(sanschat.twisted.serve, factory, "127.0.0.1", 0, **options)
+    )
     closed = threading.Event()
-    stopping: list[bool] = []
 
-    def shutdown(timeout: float) -> None:  # begins the stop and returns at once
-        if not stopping:
-            stopping.append(True)
-            reactor.callFromThread(
-                lambda: sanschat.twisted.shutdown(port, timeout).addBoth(lambda _: closed.set())
-            )
+    def call(function: Callable[[], Any]) -> Any:
+        return blockingCallFromThread(reactor, function)
 
+    stop = _once(
+        lambda timeout: reactor.callFromThread(
+            lambda: server.shutdown(timeout).addBoth(lambda _: closed.set())
+        )
+    )
     try:
-        yield _Tcp(("127.0.0.1", port.getHost().port), shutdown)
+        yield _Tcp(server, call, stop)
     finally:
-        shutdown(0.0)
+        stop(0.0)
         assert closed.wait(60), "the Twisted server did not close its connections"
 
 
@@ -186,17 +225,15 @@ def anyio_server(backend: str) -> Serve:
     @contextmanager
     def serve(factory: Factory, **options: Any) -> Iterator[_Tcp]:
         with anyio.from_thread.start_blocking_portal(backend) as portal:
-            serving, server = portal.start_task(functools.partial(sanschat.anyio.serve, factory, **options))
+            serving, server = portal.start_task(
+                functools.partial(sanschat.anyio.serve, factory, "127.0.0.1", 0, **options)
+            )
             stopping: list[concurrent.futures.Future[None]] = []
-
-            def shutdown(timeout: float) -> None:
-                if not stopping:
-                    stopping.append(portal.start_task_soon(server.shutdown, timeout))
-
+            stop = _once(lambda timeout: stopping.append(portal.start_task_soon(server.shutdown, timeout)))
             try:
-                yield _Tcp(("127.0.0.1", server.port), shutdown)
+                yield _Tcp(server, portal.call, stop)
             finally:
-                shutdown(0.0)
+                stop(0.0)
                 serving.result()  # serve returns once every connection has closed
 
     return serve

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from sanschat import Data, EndOfStream, Frame, Framer, Handler, InputEvent
-from sanschat.socket import FramedSocket, Server, connect, serve
+from sanschat.socket import FramedSocket, Server, open_connection, serve
 
 
 class Echo(Handler):
@@ -33,7 +33,7 @@ def server() -> Iterator[Server]:
 
 
 def test_send_next_event_and_iteration(server: Server) -> None:
-    with connect("127.0.0.1", server.port) as client:
+    with open_connection("127.0.0.1", server.port) as client:
         client.send(b"one\r\ntw")
         assert client.next_event(timeout=30) == Frame(b"one")
         client.send(b"o\r\nQUIT\r\n")
@@ -41,7 +41,7 @@ def test_send_next_event_and_iteration(server: Server) -> None:
 
 
 def test_next_event_times_out_and_loses_nothing(server: Server) -> None:
-    with connect("127.0.0.1", server.port) as client:
+    with open_connection("127.0.0.1", server.port) as client:
         with pytest.raises(TimeoutError, match="no complete event within 0.1 s"):
             client.next_event(timeout=0.1)
         client.send(b"late\r\n")
@@ -49,7 +49,7 @@ def test_next_event_times_out_and_loses_nothing(server: Server) -> None:
 
 
 def test_a_streamed_frame_comes_in_pieces_then_its_end(server: Server) -> None:
-    with connect("127.0.0.1", server.port, stream=True) as client:
+    with open_connection("127.0.0.1", server.port, stream=True) as client:
         client.send(b"x" * 50_000 + b"\r\n")
         pieces = []
         while not isinstance(event := client.next_event(timeout=30), Frame):
@@ -59,15 +59,15 @@ def test_a_streamed_frame_comes_in_pieces_then_its_end(server: Server) -> None:
 
 
 def test_a_push_from_another_thread_under_the_server_lock_is_sent(server: Server) -> None:
-    with connect("127.0.0.1", server.port) as client:
+    with open_connection("127.0.0.1", server.port) as client:
         client.send(b"hello\r\n")
         assert client.next_event(timeout=30) == Frame(b"hello")
 
         def announce() -> None:
             with server.lock:  # the rule for touching a Handler from outside its callbacks
-                for connection in server.connections:
-                    assert connection.lock is server.lock
-                    connection.driver.framer.push(b"from another thread\r\n")
+                for driver in server.connections:
+                    assert server.lock_for(driver) is server.lock
+                    driver.framer.push(b"from another thread\r\n")
 
         thread = threading.Thread(target=announce)
         thread.start()
@@ -281,7 +281,7 @@ monkey.patch_all()
 import gevent
 from sanschat import Handler
 from sanschat.examples.chat import ChatUser, Room
-from sanschat.socket import connect, serve
+from sanschat.socket import open_connection, serve
 
 
 class Echo(Handler):
@@ -293,7 +293,7 @@ server = serve(Echo)
 
 
 def client(number):
-    with connect("127.0.0.1", server.port) as sock:
+    with open_connection("127.0.0.1", server.port) as sock:
         lines = [b"line %d of %d" % (i, number) for i in range(50)]
         sock.send(b"".join(line + b"\\r\\n" for line in lines))
         return [sock.next_event(timeout=30).data for _ in lines] == [line.upper() for line in lines]
@@ -306,7 +306,7 @@ server.shutdown(timeout=5)
 
 room = Room()  # a Handler that pushes to other connections, unchanged
 chat = serve(lambda: ChatUser(room))
-with connect("127.0.0.1", chat.port) as ann, connect("127.0.0.1", chat.port) as bob:
+with open_connection("127.0.0.1", chat.port) as ann, open_connection("127.0.0.1", chat.port) as bob:
     for user in (ann, bob):
         assert user.next_event(timeout=30).data.endswith(b"to join")
     ann.send(b"/nick ann\\r\\n")
@@ -347,7 +347,7 @@ def test_a_fault_in_one_direction_cuts_the_connection_and_shutdown_ends(
         raise RuntimeError("broken machinery")
 
     running = serve(Recording)
-    with connect("127.0.0.1", running.port) as client:
+    with open_connection("127.0.0.1", running.port) as client:
         client.send(b"ping\r\n")
         assert client.next_event(timeout=30) == Frame(b"ping")  # served whole before the break
         monkeypatch.setattr(Driver, direction, broken)
@@ -375,7 +375,7 @@ def test_blocking_handlers_run_in_parallel_only_without_the_shared_lock(shared_l
     barrier = threading.Barrier(2, timeout=30 if not shared_lock else 1)
     running = serve(lambda: Rendezvous(barrier), shared_lock=shared_lock)
     try:
-        with connect("127.0.0.1", running.port) as ann, connect("127.0.0.1", running.port) as bob:
+        with open_connection("127.0.0.1", running.port) as ann, open_connection("127.0.0.1", running.port) as bob:
             ann.send(b"wait\r\n")
             bob.send(b"wait\r\n")
             replies = [ann.next_event(timeout=30), bob.next_event(timeout=30)]

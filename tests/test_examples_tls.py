@@ -251,12 +251,12 @@ def test_every_binding_connects_with_tls_to_another_librarys_server(
 def test_a_framed_socket_connects_with_tls(asyncio_tls_server: int, client_context: ssl.SSLContext) -> None:
     import sanschat.socket
 
-    with sanschat.socket.connect(
+    with sanschat.socket.open_connection(
         "127.0.0.1", asyncio_tls_server, b"\n", tls=client_context, server_hostname="localhost"
     ) as client:
         client.send(b"over tls\n")
         assert client.next_event(timeout=30) == sanschat.Frame(b"echo: over tls")
     with pytest.raises(ssl.SSLCertVerificationError):
-        sanschat.socket.connect(
+        sanschat.socket.open_connection(
             "127.0.0.1", asyncio_tls_server, tls=client_context, server_hostname="example.org"
         )

@@ -49,12 +49,15 @@ class Transport:
     close: Callable[[], Awaitable[None]]  # at once, never raising
 
 
-async def run_connection(lib: Primitives, transport: Transport, driver: Driver, linger: float) -> None:
+async def run_connection(
+    lib: Primitives, transport: Transport, driver: Driver, linger: float, task_status: Any = None
+) -> None:
     """Move bytes between ``transport`` and ``driver`` until the connection is
     over: a read task and a write task, so output pushed at any time goes out at
     once. A clean close sends our end of stream, then drops what the peer sends
     until its own end or ``linger`` seconds; a stream that cannot half-close
-    (TLS) is closed gracefully instead."""
+    (TLS) is closed gracefully instead. ``task_status.started(driver)`` once
+    the Handler's ``connection_made`` has run."""
     changed = lib.Event()
 
     def notify() -> None:
@@ -108,6 +111,8 @@ async def run_connection(lib: Primitives, transport: Transport, driver: Driver, 
 
     try:
         driver.start()
+        if task_status is not None:
+            task_status.started(driver)
         async with lib.task_group() as group:
             group.start_soon(read_loop)
             group.start_soon(watch_deadline)
@@ -130,9 +135,10 @@ async def run_connection(lib: Primitives, transport: Transport, driver: Driver, 
 
 
 class Server:
-    """What a binding's ``serve`` starts: its listeners, and a graceful
-    :meth:`shutdown`. ``wrap(stream)`` gives a stream's Transport and
-    ConnectionInfo; ``port_of(listener)`` a listener's port."""
+    """What a binding's ``serve`` starts, with the names every binding's server
+    has: :attr:`port`, :attr:`addresses`, :attr:`connections`, :meth:`close`
+    and ``await`` :meth:`shutdown`. ``wrap(stream)`` gives a stream's Transport
+    and ConnectionInfo; ``address_of(listener)`` a listener's address."""
 
     #: Seconds a cleanly closing connection waits for the peer's end of stream.
     linger = 2.0
@@ -143,33 +149,50 @@ class Server:
         listeners: list[Any],
         cancel_scope: Any,
         wrap: Callable[[Any], tuple[Transport, ConnectionInfo]],
-        port_of: Callable[[Any], int],
+        address_of: Callable[[Any], Any],
         driver_options: dict[str, Any] | None = None,
     ) -> None:
         self.listeners = listeners
         #: Keywords for each connection's Driver (``tls``, ``handshake_timeout``).
         self.driver_options = driver_options or {}
-        #: The drivers of the open connections.
-        self.connections: set[Driver] = set()
+        self._addresses = [address_of(listener) for listener in listeners]
+        self._connections: set[Driver] = set()
+        self._listening = True
+        self._accepting: list[Any] = []  # each listener's cancel scope
         self._closing = False
         self._closed = lib.Event()
-        self._lib, self._cancel_scope, self._wrap, self._port_of = lib, cancel_scope, wrap, port_of
+        self._lib, self._cancel_scope, self._wrap = lib, cancel_scope, wrap
 
     @property
     def port(self) -> int:
-        """The port of the first listener (the one chosen for ``port=0``)."""
-        return self._port_of(self.listeners[0])
+        """The port of the first listener (the one chosen for port 0)."""
+        return int(self._addresses[0][1])
+
+    @property
+    def addresses(self) -> list[Any]:
+        """The addresses it listens on, as ``socket.getsockname()`` gives them."""
+        return list(self._addresses)
+
+    @property
+    def connections(self) -> frozenset[Driver]:
+        """The open connections, each as its :class:`~sanschat.Driver`."""
+        return frozenset(self._connections)
+
+    def close(self) -> None:
+        """Stop accepting clients and close the listeners; the connections go on."""
+        self._listening = False
+        for scope in self._accepting:
+            scope.cancel()
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting, let every connection finish what it has queued
         (``close_when_done``), wait up to ``timeout`` seconds, then cancel the
         rest; ``serve`` returns."""
-        for listener in self.listeners:
-            await listener.aclose()
+        self.close()
         self._closing = True
-        if not self.connections:
+        if not self._connections:
             self._closed.set()
-        for driver in list(self.connections):
+        for driver in list(self._connections):
             driver.framer.close_when_done()
             if driver.on_wake is not None:
                 driver.on_wake()
@@ -191,10 +214,22 @@ class Server:
                     await listener.aclose()
 
     async def _accept(self, listener: Any, group: Any, factory: Callable[[], Handler]) -> None:
+        scope = self._lib.CancelScope()
+        self._accepting.append(scope)
+        if not self._listening:
+            scope.cancel()
+        try:
+            with scope:
+                await self._accept_until_closed(listener, group, factory)
+        finally:
+            with self._lib.CancelScope(shield=True):
+                await listener.aclose()
+
+    async def _accept_until_closed(self, listener: Any, group: Any, factory: Callable[[], Handler]) -> None:
         while True:
             try:
                 stream = await listener.accept()
-            except self._lib.broken:  # closed by shutdown
+            except self._lib.broken:  # closed
                 return
             except OSError as error:  # out of descriptors, and the like
                 log.warning("accept failed: %s; retrying in %.1f s", error, ACCEPT_BACKOFF)
@@ -211,12 +246,12 @@ class Server:
 
     async def _run(self, transport: Transport, driver: Driver) -> None:
         """Run one connection, counted among the open ones."""
-        self.connections.add(driver)
+        self._connections.add(driver)
         try:
             await run_connection(self._lib, transport, driver, self.linger)
         except Exception:  # a fault in one connection's machinery ends it, not the server
             log.exception("the connection to %s failed", driver.info.peer)
         finally:
-            self.connections.discard(driver)
-            if self._closing and not self.connections:
+            self._connections.discard(driver)
+            if self._closing and not self._connections:
                 self._closed.set()

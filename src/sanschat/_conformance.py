@@ -67,6 +67,9 @@ class Served(Protocol):
     def connect(self) -> Peer:
         """A new client connection."""
 
+    def connections(self) -> frozenset[Driver]:
+        """The open connections, as the server's ``connections`` gives them."""
+
     def shutdown(self, timeout: float) -> None:
         """Begin a graceful stop (each binding's shutdown) and return at once:
         no new connections; each open one closes once its answers are out,
@@ -218,6 +221,9 @@ class _MemoryServed:
         self.peers.append(peer)
         return peer
 
+    def connections(self) -> frozenset[Driver]:
+        return frozenset(peer.driver for peer in self.peers if not peer.driver._lost)
+
     def shutdown(self, timeout: float) -> None:
         for peer in self.peers:
             peer.driver.framer.close_when_done()
@@ -361,6 +367,29 @@ def callbacks_in_order(serve: Serve) -> None:
             ("connection_lost", None),
         ], journal.calls
         assert journal.reasons == [None]
+
+
+def the_server_lists_its_open_connections(serve: Serve) -> None:
+    """``server.connections``: a Driver per open connection, with the
+    factory's Handler, gone once the connection is over."""
+    with _session(serve) as (served, journal):
+        assert served.connections() == frozenset()
+        first, second = served.connect(), served.connect()
+        first.send(b"a\r\n")
+        second.send(b"b\r\n")
+        journal.wait_for(lambda: len([c for c in journal.calls if c[0] == "frame_received"]) == 2, "two frames")
+        listed = served.connections()
+        assert len(listed) == 2, listed
+        assert all(isinstance(driver, Driver) and isinstance(driver.handler, Probe) for driver in listed)
+        first.send(b"QUIT\r\n")
+        assert first.read_to_end() == b"A\r\nbye\r\n"
+        first.close()
+        journal.wait_for(lambda: len(served.connections()) == 1, "the closed connection to leave the list")
+        assert served.connections() < listed
+        second.send(b"QUIT\r\n")
+        assert second.read_to_end() == b"B\r\nbye\r\n"
+        second.close()
+        journal.wait_for(lambda: not served.connections(), "an empty list")
 
 
 def answers_survive_a_peer_that_keeps_talking(serve: Serve) -> None:
@@ -526,6 +555,7 @@ SCENARIOS: dict[str, Callable[[Serve], None]] = {
     scenario.__name__: scenario
     for scenario in (
         callbacks_in_order,
+        the_server_lists_its_open_connections,
         answers_survive_a_peer_that_keeps_talking,
         half_close_delivers_the_rest,
         a_handler_error_keeps_earlier_answers,

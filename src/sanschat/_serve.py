@@ -12,7 +12,7 @@ Nothing here imports a binding, ``ssl`` or ``argparse`` until it is used:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import argparse
@@ -27,6 +27,7 @@ BACKENDS = ("select", "asyncio", "trio", "anyio", "socket", "twisted")
 
 Factory = Callable[[], "Handler"]
 Ready = Callable[[str, int], None]
+Options = dict[str, Any]  # serve's keywords, the same under every binding
 
 
 def announce(host: str, port: int) -> None:
@@ -47,56 +48,62 @@ def _only_interrupts(error: BaseException) -> bool:
     return bool(inner) and all(_only_interrupts(each) for each in inner)
 
 
-def _serve_select(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
-    from .select import Loop
-
-    with Loop() as loop:
-        listener = loop.listen(factory, host, port, tls=tls)
-        ready(host, listener.address[1])
-        loop.run()
+# Each starts the binding's server through the one shape every binding has
+# (``serve(factory, host, port, **options)``, ``server.port``, a shutdown in the
+# loop's style) and keeps it running until interrupted.
 
 
-def _serve_asyncio(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+def _serve_select(factory: Factory, host: str, port: int, ready: Ready, options: Options) -> None:
+    from .select import serve
+
+    server = serve(factory, host, port, **options)
+    try:
+        ready(host, server.port)
+    except BaseException:
+        server.loop.close()
+        raise
+    server.serve_forever()  # closes its loop, Ctrl-C included
+
+
+def _serve_asyncio(factory: Factory, host: str, port: int, ready: Ready, options: Options) -> None:
     import asyncio
 
     from .asyncio import serve
 
     async def main() -> None:
-        server = await serve(factory, host, port, tls=tls)
+        server = await serve(factory, host, port, **options)
         try:
-            ready(host, server.sockets[0].getsockname()[1])
+            ready(host, server.port)
             # Not serve_forever(): cancelled by Ctrl-C, it would wait for every
             # client to leave. Stopping cuts them, as the other bindings do.
             await asyncio.Event().wait()
         finally:
-            server.close()
-            server.abort_clients()
-            await server.wait_closed()
+            await server.shutdown(0)
 
     asyncio.run(main())
 
 
-def _serve_trio(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+def _serve_trio(factory: Factory, host: str, port: int, ready: Ready, options: Options) -> None:
     from .trio import serve  # noqa: I001 (first: a missing trio is then named as the extra)
     import functools
     import trio
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(functools.partial(serve, factory, host, port, tls=tls))
+            server = await nursery.start(functools.partial(serve, factory, host, port, **options))
             ready(host, server.port)
 
     trio.run(main)
 
 
-def _serve_anyio(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+def _serve_anyio(factory: Factory, host: str, port: int, ready: Ready, options: Options) -> None:
     from .anyio import serve  # noqa: I001 (first: a missing anyio is then named as the extra)
     import functools
     import anyio
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
-            server = await group.start(functools.partial(serve, factory, host, port, tls=tls))
+            server = await group.start(functools.partial(serve, factory, host, port, **options))
             ready(host, server.port)
 
     import asyncio
@@ -107,12 +114,12 @@ def _serve_anyio(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.
         raise KeyboardInterrupt from None
 
 
-def _serve_socket(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+def _serve_socket(factory: Factory, host: str, port: int, ready: Ready, options: Options) -> None:
     import threading
 
     from .socket import serve
 
-    server = serve(factory, host, port, tls=tls)  # serving in a thread of its own
+    server = serve(factory, host, port, **options)  # serving in a thread of its own
     try:
         ready(host, server.port)
         threading.Event().wait()  # until Ctrl-C
@@ -120,19 +127,19 @@ def _serve_socket(factory: Factory, host: str, port: int, ready: Ready, tls: ssl
         server.shutdown(timeout=0)  # stop listening, cut what is open
 
 
-def _serve_twisted(factory: Factory, host: str, port: int, ready: Ready, tls: ssl.SSLContext | None) -> None:
+def _serve_twisted(factory: Factory, host: str, port: int, ready: Ready, options: Options) -> None:
     from .twisted import _reactor, serve
 
-    listening = serve(factory, port, host, tls=tls)
+    server = serve(factory, host, port, **options)
     try:
-        ready(host, listening.getHost().port)
+        ready(host, server.port)
     except BaseException:
-        listening.stopListening()
+        server.close()
         raise
     _reactor().run()  # the reactor stops itself on SIGINT and SIGTERM
 
 
-_SERVERS: dict[str, Callable[[Factory, str, int, Ready, ssl.SSLContext | None], None]] = {
+_SERVERS: dict[str, Callable[[Factory, str, int, Ready, Options], None]] = {
     "select": _serve_select,
     "asyncio": _serve_asyncio,
     "trio": _serve_trio,
@@ -149,6 +156,8 @@ def serve(
     port: int = 0,
     *,
     tls: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
+    backlog: int = 1024,
     ready: Callable[[str, int], None] | None = None,
 ) -> None:
     """Serve TCP on ``host:port`` under the binding named ``backend`` (one of
@@ -159,6 +168,8 @@ def serve(
     close over shared state with a lambda. ``port=0`` picks a free port:
     ``ready(host, port)`` is called once, when clients can connect, with the
     port really bound. ``tls`` (a server context): TLS from the first byte.
+    ``reuse_port``: other processes may serve the same port, the kernel
+    sharing the clients (``SO_REUSEPORT``; see "Running on many cores").
 
     Blocks until Ctrl-C, which raises ``KeyboardInterrupt`` out of it under
     every binding but ``twisted``, whose reactor stops itself on Ctrl-C (and
@@ -171,7 +182,8 @@ def serve(
     except KeyError:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}") from None
     try:
-        run(factory, host, port, _ignore if ready is None else ready, tls)
+        options = {"tls": tls, "reuse_port": reuse_port, "backlog": backlog}
+        run(factory, host, port, _ignore if ready is None else ready, options)
     except BaseException as error:
         if not isinstance(error, KeyboardInterrupt) and _only_interrupts(error):
             raise KeyboardInterrupt from None

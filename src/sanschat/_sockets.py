@@ -11,6 +11,28 @@ import sys
 
 from ._driver import Driver
 
+#: How many clients may wait to be accepted, under every binding's ``serve``.
+DEFAULT_BACKLOG = 1024
+
+
+def listening_socket(
+    host: str | None, port: int, *, backlog: int = DEFAULT_BACKLOG, reuse_port: bool = False
+) -> socket.socket:
+    """A TCP socket listening on ``host:port``; ``None`` or ``""`` is every
+    interface (IPv6 too, where the system has a dual stack). ``reuse_port``
+    (``SO_REUSEPORT``: Linux, the BSDs, macOS) lets other sockets, in other
+    processes, listen on the same port, and the kernel shares the clients."""
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("reuse_port needs SO_REUSEPORT, which this system lacks")
+    if not host:
+        dual = socket.has_dualstack_ipv6()
+        family = socket.AF_INET6 if dual else socket.AF_INET
+        return socket.create_server(
+            ("", port), family=family, backlog=backlog, reuse_port=reuse_port, dualstack_ipv6=dual
+        )
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    return socket.create_server((host, port), family=family, backlog=backlog, reuse_port=reuse_port)
+
 
 def receive(sock: socket.socket, driver: Driver, size: int = 65536) -> None:
     """Hand the driver what the socket has: bytes, or the peer's end of stream."""

@@ -26,6 +26,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess
 from ._async_driver import Primitives, Server, Transport, run_connection
 from ._driver import DEFAULT_HANDSHAKE_TIMEOUT, Driver
 from ._handler import ConnectionInfo, Handler
+from ._sockets import DEFAULT_BACKLOG
 
 __all__ = ["serve_stream", "connect", "serve", "Server"]
 
@@ -101,12 +102,16 @@ async def connect(
     *,
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
+    task_status: TaskStatus[Driver] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Connect to ``host:port`` and run ``handler`` as a client until the
-    connection is over (``tls`` as in ``sanschat.trio.connect``)."""
+    connection is over (``tls`` as in ``sanschat.trio.connect``);
+    ``driver = await task_group.start(connect, handler, host, port)`` returns
+    once connected with the connection's :class:`~sanschat.Driver`."""
     hostname = (server_hostname or host) if tls is not None else server_hostname
     stream = await anyio.connect_tcp(host, port)
-    await serve_stream(stream, handler, tls=tls, server_side=False, server_hostname=hostname)
+    driver = Driver(handler, _info(stream), tls=tls, server_side=False, server_hostname=hostname)
+    await run_connection(ANYIO, _transport(stream), driver, 2.0, task_status)
 
 
 def _wrap(stream: ByteStream) -> tuple[Transport, ConnectionInfo]:
@@ -115,9 +120,11 @@ def _wrap(stream: ByteStream) -> tuple[Transport, ConnectionInfo]:
 
 async def serve(
     factory: Callable[[], Handler],
-    host: str = "127.0.0.1",
+    host: str | None = "127.0.0.1",
     port: int = 0,
     *,
+    backlog: int = DEFAULT_BACKLOG,
+    reuse_port: bool = False,
     tls: ssl.SSLContext | None = None,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     task_status: TaskStatus[Server] = anyio.TASK_STATUS_IGNORED,
@@ -129,12 +136,16 @@ async def serve(
     from its first byte, in sanschat's sans-IO layer."""
     options = {"tls": tls, "handshake_timeout": handshake_timeout}
     with anyio.CancelScope() as scope:
-        listeners = (await anyio.create_tcp_listener(local_host=host, local_port=port)).listeners
+        listeners = (
+            await anyio.create_tcp_listener(
+                local_host=host or None, local_port=port, backlog=backlog, reuse_port=reuse_port
+            )
+        ).listeners
         await Server(
             ANYIO,
             list(listeners),
             scope,
             _wrap,
-            lambda listener: listener.extra(SocketAttribute.local_port),
+            lambda listener: listener.extra(SocketAttribute.local_address),
             options,
         ).serve(factory, task_status)

@@ -33,11 +33,12 @@ from typing import TYPE_CHECKING, Any
 
 from ._accept import AcceptFailures
 from ._callback import WRITE_CHUNK, CallbackBinding
-from ._driver import DEFAULT_HANDSHAKE_TIMEOUT
+from ._driver import DEFAULT_HANDSHAKE_TIMEOUT, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
+from ._sockets import DEFAULT_BACKLOG
 from ._terminators import Terminator
 
 if TYPE_CHECKING:
@@ -415,6 +416,7 @@ class Server(asyncio.AbstractServer):
     ) -> None:
         self._loop = loop
         self._sockets: list[socket.socket] | None = sockets
+        self._ports = [sock.getsockname() for sock in sockets]  # (kept once closed)
         self._listeners = [_Listener(self, sock) for sock in sockets]
         self._protocol_factory = protocol_factory
         self._backlog = backlog
@@ -432,6 +434,39 @@ class Server(asyncio.AbstractServer):
     def sockets(self) -> tuple[socket.socket, ...]:
         """The listening sockets; none once closed."""
         return tuple(self._sockets or ())
+
+    @property
+    def port(self) -> int:
+        """The port of the first listening socket (the one chosen for port 0)."""
+        return int(self._ports[0][1])
+
+    @property
+    def addresses(self) -> list[Any]:
+        """The addresses it listens on, as ``socket.getsockname()`` gives them."""
+        return list(self._ports)
+
+    @property
+    def connections(self) -> frozenset[Driver]:
+        """The open connections running a Handler (:func:`serve`'s), each as
+        its :class:`~sanschat.Driver` (``.handler``, ``.info``, ``.framer``)."""
+        return frozenset(c.driver for c in self._connections if isinstance(c, HandlerProtocol))
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop gracefully: stop accepting, let every connection finish what it
+        has queued (``close_when_done``), wait up to ``timeout`` seconds, then
+        abort the connections still open, and wait for the server to close.
+        A client still in its TLS handshake is dropped. (A
+        :func:`start_server` stream's connections are closed by their tasks.)"""
+        self.close()
+        self._cancel_setups()
+        handlers = [p for p in self._connections if isinstance(p, HandlerProtocol)]
+        for protocol in handlers:
+            protocol.close_when_done()
+        if handlers:
+            await asyncio.wait([asyncio.ensure_future(p.wait_closed()) for p in handlers], timeout=timeout)
+        for protocol in handlers:
+            protocol.abort()
+        await self.wait_closed()
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         """The loop the server runs on."""
@@ -732,20 +767,24 @@ def _framer_factory(terminator: Terminator, stream: bool, max_frame_size: int | 
 
 async def serve(
     factory: Callable[[], Handler],
-    host: str = "127.0.0.1",
+    host: str | None = "127.0.0.1",
     port: int = 0,
     *,
+    backlog: int = DEFAULT_BACKLOG,
+    reuse_port: bool = False,
     tls: SSLContext | None = None,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     **kwargs: Any,
 ) -> Server:
     """Start a server whose every connection runs a Handler from ``factory``.
-    ``tls`` (a server context): every connection runs TLS from its first byte
-    in sanschat's sans-IO layer, the same under every binding (and
-    ``handler.start_tls`` works); a handshake longer than ``handshake_timeout``
-    seconds ends it. Extra keywords are those of ``loop.create_server``
-    (``backlog``, ``reuse_port``, ``sock``, ... and asyncio's own ``ssl``, which
-    still works but cannot upgrade). Stop it with :func:`shutdown`."""
+    ``reuse_port``: other processes may listen on the same port
+    (``SO_REUSEPORT``). ``tls`` (a server context): every connection runs TLS
+    from its first byte in sanschat's sans-IO layer, the same under every
+    binding (and ``handler.start_tls`` works); a handshake longer than
+    ``handshake_timeout`` seconds ends it. Extra keywords are those of
+    ``loop.create_server`` (``sock``, ``family``, ``start_serving``... and
+    asyncio's own ``ssl``, which still works but cannot upgrade). Stop it with
+    ``await server.shutdown(timeout)``."""
     if tls is not None and kwargs.get("ssl") is not None:
         raise ValueError("give tls= (sanschat's TLS) or ssl= (asyncio's), not both")
     options: dict[str, Any] = {"tls": tls, "handshake_timeout": handshake_timeout}
@@ -761,27 +800,29 @@ async def serve(
             super().connection_lost(exc)
 
     start = kwargs.pop("start_serving", True)
-    server = await _bind(lambda: ServerProtocol(factory(), **options), host, port, **kwargs)
+    server = await _bind(
+        lambda: ServerProtocol(factory(), **options),
+        host,
+        port,
+        backlog=backlog,
+        reuse_port=reuse_port,
+        **kwargs,
+    )
     if start:
         await server.start_serving()
     return server
 
 
 async def shutdown(server: Server, timeout: float = 10.0) -> None:
-    """Stop ``server`` gracefully: stop accepting, let every connection finish
-    what it has queued (``close_when_done``), wait up to ``timeout`` seconds,
-    then abort the connections still open, and wait for the server to close.
-    A client still in its TLS handshake is dropped."""
-    server.close()
-    server._cancel_setups()
-    handlers = [p for p in server._connections if isinstance(p, HandlerProtocol)]  # (serve's)
-    for protocol in handlers:
-        protocol.close_when_done()
-    if handlers:
-        await asyncio.wait([asyncio.ensure_future(p.wait_closed()) for p in handlers], timeout=timeout)
-    for protocol in handlers:
-        protocol.abort()
-    await server.wait_closed()
+    """Deprecated: ``await server.shutdown(timeout)``."""
+    import warnings
+
+    warnings.warn(
+        "sanschat.asyncio.shutdown(server, t) is now await server.shutdown(t)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    await server.shutdown(timeout)
 
 
 async def connect(

@@ -5,10 +5,16 @@ connection runs its :class:`~sanschat.Handler` on a :class:`~sanschat.Driver`,
 which decides everything the Handler contract says (what a handler error does,
 when to read, when to close); this module only moves bytes, with partial-send
 accounting. Nothing here is thread-safe except
-:meth:`Loop.call_soon_threadsafe` and :meth:`Loop.stop`.
+:meth:`Loop.call_soon_threadsafe`, :meth:`Loop.stop`, and a :class:`Server`'s
+``close`` and ``shutdown``.
+
+    server = serve(EchoHandler, "127.0.0.1", 8000)
+    server.serve_forever()          # until server.shutdown(timeout) has ended
+
+or, for several servers and clients on one loop::
 
     loop = Loop()
-    listener = loop.listen(EchoHandler, "127.0.0.1", 0)
+    server = loop.listen(EchoHandler, "127.0.0.1", 0)
     loop.run()                      # until loop.stop(), or nothing is left
 """
 
@@ -20,6 +26,7 @@ import logging
 import selectors
 import socket
 import ssl
+import threading
 from collections import deque
 from collections.abc import Callable
 from time import monotonic
@@ -28,9 +35,9 @@ from typing import Any
 from ._driver import ACCEPT_BACKOFF, DEFAULT_HANDSHAKE_TIMEOUT, CloseAction, Driver
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
-from ._sockets import half_close, receive, send, tls_of
+from ._sockets import DEFAULT_BACKLOG, half_close, listening_socket, receive, send, tls_of
 
-__all__ = ["Loop", "Connection", "Listener", "Timer"]
+__all__ = ["serve", "Server", "Loop", "Connection", "Timer"]
 
 log = logging.getLogger("sanschat.select")
 
@@ -73,10 +80,13 @@ class Connection:
         server_side: bool = True,
         server_hostname: str | None = None,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+        server: Server | None = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
         self.handler = handler
+        #: The Server that accepted it (None: a client's, or one added by hand).
+        self.server = server
         self.peer: Any = _address(sock.getpeername)
         info = ConnectionInfo(self.peer, _address(sock.getsockname), tls_of(sock))
         self.driver = Driver(
@@ -94,6 +104,8 @@ class Connection:
         self._handshake_timer: Timer | None = None  # armed while a TLS handshake runs
         sock.setblocking(False)
         loop.connections.add(self)
+        if server is not None:
+            server._connections.add(self)
         self.driver.start()
         self._update()
 
@@ -169,6 +181,8 @@ class Connection:
             self._mask = 0
         self.sock.close()
         self.loop.connections.discard(self)
+        if self.server is not None:
+            self.server._forget(self)
         self.driver.connection_lost()
         deadline = self.loop._deadline
         if deadline is not None and not self.loop.connections:
@@ -182,8 +196,15 @@ def _address(get: Callable[[], Any]) -> Any:
         return None
 
 
-class Listener:
-    """A listening socket that makes a Connection, with a new Handler, per client."""
+class Server:
+    """A listening socket that makes a :class:`Connection`, with a new Handler,
+    per client: what :func:`serve` and :meth:`Loop.listen` return.
+
+    The same names as every binding's server: :attr:`port`, :attr:`addresses`,
+    :attr:`connections`, :meth:`close` and :meth:`shutdown`. In this loop's
+    style, ``shutdown`` begins the stop and returns at once; :meth:`serve_forever`
+    (or ``loop.run()``) returns once it has ended.
+    """
 
     def __init__(
         self,
@@ -200,10 +221,29 @@ class Listener:
         self.tls = tls
         self.handshake_timeout = handshake_timeout
         self.address: Any = sock.getsockname()
+        self._connections: set[Connection] = set()
         self._paused: Timer | None = None
+        self._deadline: Timer | None = None  # a shutdown's timeout
+        self._owns_loop = False  # serve() made the loop: serve_forever closes it
         sock.setblocking(False)
         loop.selector.register(sock, _READ, self._on_ready)
         loop.listeners.add(self)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one chosen for port 0)."""
+        return int(self.address[1])
+
+    @property
+    def addresses(self) -> list[Any]:
+        """The addresses it listens on, as ``socket.getsockname()`` gives them."""
+        return [self.address]
+
+    @property
+    def connections(self) -> frozenset[Driver]:
+        """The open connections it accepted, each as its :class:`~sanschat.Driver`
+        (``.handler``, ``.info``, ``.framer``)."""
+        return frozenset(connection.driver for connection in self._connections)
 
     def _on_ready(self, mask: int) -> None:
         for _ in range(256):  # accept a burst, then let the others run
@@ -222,7 +262,14 @@ class Listener:
                 log.exception("handler factory failed; dropping the client")
                 client.close()
                 continue
-            Connection(self.loop, client, handler, tls=self.tls, handshake_timeout=self.handshake_timeout)
+            Connection(
+                self.loop,
+                client,
+                handler,
+                tls=self.tls,
+                handshake_timeout=self.handshake_timeout,
+                server=self,
+            )
 
     def _back_off(self, error: OSError) -> None:
         """accept() failed (descriptors exhausted, say): stop listening for
@@ -237,7 +284,11 @@ class Listener:
             self.loop.selector.register(self.sock, _READ, self._on_ready)
 
     def close(self) -> None:
-        """Stop accepting clients (connections already made go on)."""
+        """Stop accepting clients; the connections already made go on. From
+        any thread (from another, it happens on the loop's next turn)."""
+        if not self.loop._in_own_thread():
+            self.loop.call_soon_threadsafe(self.close)
+            return
         if self in self.loop.listeners:
             self.loop.listeners.discard(self)
             if self._paused is not None:
@@ -245,6 +296,40 @@ class Listener:
             else:
                 self.loop.selector.unregister(self.sock)
             self.sock.close()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Begin a graceful stop and return at once: stop accepting, let each
+        connection finish what it has queued (``close_when_done``), and cut
+        those still open after ``timeout`` seconds. From any thread."""
+        if not self.loop._in_own_thread():
+            self.loop.call_soon_threadsafe(self.shutdown, timeout)
+            return
+        self.close()
+        for connection in list(self._connections):
+            connection.framer.close_when_done()
+            connection._update()
+        if self._connections and self._deadline is None:
+            self._deadline = self.loop.call_later(timeout, self._cut)
+
+    def _cut(self) -> None:
+        for connection in list(self._connections):
+            connection.close()
+
+    def _forget(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+        if self._deadline is not None and not self._connections:
+            self._deadline.cancel()  # a shutdown finished before its timeout
+            self._deadline = None
+
+    def serve_forever(self) -> None:
+        """Run the loop until this server is shut down and its last connection
+        has closed (with a loop of its own, as :func:`serve` makes) or until
+        the loop has nothing left to do; then close the loop if it is ours."""
+        try:
+            self.loop.run()
+        finally:
+            if self._owns_loop:
+                self.loop.close()
 
 
 class Loop:
@@ -257,12 +342,13 @@ class Loop:
         #: stream (dropping what it sends) before closing anyway.
         self.linger = linger
         self.connections: set[Connection] = set()
-        self.listeners: set[Listener] = set()
+        self.listeners: set[Server] = set()
         self._timers: list[tuple[float, int, Timer]] = []
         self._sequence = itertools.count()
         self._ready: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._stopping = False
         self._deadline: Timer | None = None  # a shutdown's timeout
+        self._thread: int | None = None  # the thread in run(), if any
         self._wake_recv, self._wake_send = socket.socketpair()
         self._wake_recv.setblocking(False)
         self._wake_send.setblocking(False)
@@ -273,19 +359,21 @@ class Loop:
     def listen(
         self,
         factory: Callable[[], Handler],
-        host: str = "127.0.0.1",
+        host: str | None = "127.0.0.1",
         port: int = 0,
         *,
-        backlog: int = 1024,
+        backlog: int = DEFAULT_BACKLOG,
+        reuse_port: bool = False,
         tls: ssl.SSLContext | None = None,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
-    ) -> Listener:
-        """Accept TCP clients on ``host:port`` (0: a free port, see ``.address``);
-        each gets a Handler from ``factory``. ``tls``: every connection runs TLS
-        from its first byte (a server context), its handshake bounded by
-        ``handshake_timeout`` seconds."""
-        sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
-        return Listener(self, sock, factory, tls=tls, handshake_timeout=handshake_timeout)
+    ) -> Server:
+        """Accept TCP clients on ``host:port`` (0: a free port, see ``.port``);
+        each gets a Handler from ``factory``. ``reuse_port``: other processes
+        may listen on the same port (``SO_REUSEPORT``). ``tls``: every
+        connection runs TLS from its first byte (a server context), its
+        handshake bounded by ``handshake_timeout`` seconds."""
+        sock = listening_socket(host, port, backlog=backlog, reuse_port=reuse_port)
+        return Server(self, sock, factory, tls=tls, handshake_timeout=handshake_timeout)
 
     def connect(
         self,
@@ -353,6 +441,17 @@ class Loop:
         there is nothing left to do (no listener, connection, timer or callback)."""
         deadline = None if timeout is None else monotonic() + timeout
         self._stopping = False
+        self._thread = threading.get_ident()
+        try:
+            self._run_until(deadline)
+        finally:
+            self._thread = None
+
+    def _in_own_thread(self) -> bool:
+        """Whether the caller may touch the loop: it runs in this thread, or not at all."""
+        return self._thread is None or self._thread == threading.get_ident()
+
+    def _run_until(self, deadline: float | None) -> None:
         while not self._stopping:
             self._run_ready()
             timers = self._timers
@@ -429,3 +528,47 @@ class Loop:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def serve(
+    factory: Callable[[], Handler],
+    host: str | None = "127.0.0.1",
+    port: int = 0,
+    *,
+    backlog: int = DEFAULT_BACKLOG,
+    reuse_port: bool = False,
+    tls: ssl.SSLContext | None = None,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    loop: Loop | None = None,
+) -> Server:
+    """Listen on ``host:port`` with a Handler from ``factory`` per client, on
+    ``loop`` or on a new Loop of the server's own; returns the :class:`Server`
+    at once. ``server.serve_forever()`` runs it until ``server.shutdown()``
+    has ended. Keywords as under every binding (see :meth:`Loop.listen`)."""
+    own = loop is None
+    loop = Loop() if loop is None else loop
+    try:
+        server = loop.listen(
+            factory,
+            host,
+            port,
+            backlog=backlog,
+            reuse_port=reuse_port,
+            tls=tls,
+            handshake_timeout=handshake_timeout,
+        )
+    except BaseException:
+        if own:
+            loop.close()
+        raise
+    server._owns_loop = own
+    return server
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Listener":  # its name in 0.1
+        import warnings
+
+        warnings.warn("sanschat.select.Listener is now Server", DeprecationWarning, stacklevel=2)
+        return Server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,10 @@
 """Blocking sockets: a client for scripts, tests and threads, and a
 thread-per-connection server that runs an unmodified Handler.
 
-- :class:`FramedSocket` (or :func:`connect`): ``send``, ``next_event(timeout)``
-  and iteration over a blocking socket. Use one from one thread at a time.
+- :class:`FramedSocket` (or :func:`open_connection`): ``send``,
+  ``next_event(timeout)``, ``send_eof`` and iteration over a blocking socket.
+  Use one from one thread at a time.
+- :func:`connect` runs a Handler as a client, as every binding's does.
 - :func:`serve` starts a :class:`Server` (a ``socketserver.ThreadingTCPServer``)
   running a :class:`Connection` per client. A Connection, which can also run a
   Handler on any connected socket (a client's), has a thread that reads and
@@ -32,19 +34,19 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from ._driver import ACCEPT_BACKOFF, DEFAULT_HANDSHAKE_TIMEOUT, CloseAction, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
-from ._sockets import half_close, shut_down, tls_of
+from ._sockets import DEFAULT_BACKLOG, half_close, listening_socket, shut_down, tls_of
 from ._terminators import Terminator
 
 if TYPE_CHECKING:
     from ssl import SSLContext
 
-__all__ = ["FramedSocket", "connect", "Connection", "Server", "serve"]
+__all__ = ["FramedSocket", "open_connection", "connect", "Connection", "Server", "serve"]
 
 #: Seconds a cleanly closing connection waits for the peer's end of stream.
 LINGER = 2.0
@@ -130,6 +132,22 @@ class FramedSocket(contextlib.AbstractContextManager["FramedSocket"]):
             yield event
         yield event
 
+    def send_eof(self, timeout: float | None = None) -> None:
+        """Send everything queued (as :meth:`send`), then our end of stream: the
+        peer reads its end, and this socket can still read its answers (a
+        half-close). Over TLS, which cannot half-close, this sends TLS's
+        ``close_notify`` and waits for the peer's (``SSLSocket.unwrap``)."""
+        self.send(timeout=timeout)
+        if tls_of(self.sock) is not None:
+            own, _limit, deadline = self._bounds(timeout)
+            try:
+                self._wait_until(deadline)
+                self.sock = self.sock.unwrap()  # type: ignore[attr-defined]
+            finally:
+                self.sock.settimeout(own)
+        else:
+            self.sock.shutdown(socket.SHUT_WR)
+
     def close(self) -> None:
         """Close the socket; output still queued is not sent."""
         self.sock.close()
@@ -138,7 +156,7 @@ class FramedSocket(contextlib.AbstractContextManager["FramedSocket"]):
         self.close()
 
 
-def connect(
+def open_connection(
     host: str,
     port: int,
     terminator: Terminator = b"\r\n",
@@ -148,12 +166,13 @@ def connect(
     server_hostname: str | None = None,
     **framer_options: Any,
 ) -> FramedSocket:
-    """Connect to ``host:port`` (within ``timeout`` seconds) and frame with
-    ``terminator``; ``timeout`` also bounds each later call that is given none.
-    ``tls`` (a client context) runs TLS from the first byte, verifying the
-    server's certificate against ``server_hostname`` (default ``host``): a
-    FramedSocket is used from one thread at a time, so the standard library's
-    ``SSLSocket`` carries it. (A Handler client: :class:`Connection` with ``tls``.)"""
+    """Connect to ``host:port`` (within ``timeout`` seconds) and return a
+    :class:`FramedSocket` (a pull client) framing with ``terminator``;
+    ``timeout`` also bounds each later call that is given none. ``tls`` (a
+    client context) runs TLS from the first byte, verifying the server's
+    certificate against ``server_hostname`` (default ``host``): a FramedSocket
+    is used from one thread at a time, so the standard library's ``SSLSocket``
+    carries it."""
     sock = socket.create_connection((host, port), timeout)
     if tls is not None:
         try:
@@ -162,6 +181,86 @@ def connect(
             sock.close()
             raise
     return FramedSocket(sock, Framer(terminator, **framer_options))
+
+
+@overload
+def connect(
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    timeout: float = ...,
+    tls: SSLContext | None = ...,
+    server_hostname: str | None = ...,
+    **options: Any,
+) -> Connection: ...
+
+
+@overload
+def connect(  # deprecated: open_connection
+    handler: str,
+    host: int,
+    port: Terminator = ...,
+    *args: Any,
+    timeout: float = ...,
+    tls: SSLContext | None = ...,
+    server_hostname: str | None = ...,
+    **options: Any,
+) -> FramedSocket: ...
+
+
+def connect(
+    handler: Handler | str,
+    host: str | int,
+    port: int | Terminator = 0,
+    *args: Any,
+    timeout: float = 10.0,
+    tls: SSLContext | None = None,
+    server_hostname: str | None = None,
+    **options: Any,
+) -> Connection | FramedSocket:
+    """Connect to ``host:port`` (within ``timeout`` seconds) and run ``handler``
+    as a client, as every binding's ``connect`` does: in threads of its own
+    (:meth:`Connection.start`), returning once ``connection_made`` has run.
+    ``tls`` runs TLS from the first byte, verifying the server's certificate
+    against ``server_hostname`` (default ``host``).
+
+    ``connect(host, port, terminator)``, 0.1's pull client, still works with a
+    DeprecationWarning: it is :func:`open_connection` now."""
+    if isinstance(handler, str):
+        import warnings
+
+        warnings.warn(
+            "sanschat.socket.connect(host, port, ...) is now open_connection(host, port, ...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        terminator = () if port == 0 else (port,)  # (0: not given)
+        return open_connection(
+            handler,
+            cast(int, host),
+            *terminator,
+            *args,
+            timeout=timeout,
+            tls=tls,
+            server_hostname=server_hostname,
+            **options,
+        )
+    if not isinstance(host, str) or not isinstance(port, int) or args:
+        raise TypeError("connect(handler, host, port, *, timeout, tls, server_hostname)")
+    sock = socket.create_connection((host, port), timeout)
+    sock.settimeout(None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    hostname = (server_hostname or host) if tls is not None else server_hostname
+    try:
+        connection = Connection(
+            sock, handler, tls=tls, server_side=False, server_hostname=hostname, **options
+        )
+    except BaseException:
+        sock.close()
+        raise
+    connection.start()
+    return connection
 
 
 class Connection:
@@ -201,12 +300,19 @@ class Connection:
             server_hostname=server_hostname,
             handshake_timeout=handshake_timeout,
         )
+        #: Set once the Handler's ``connection_made`` has run.
+        self.started = threading.Event()
+        #: Set once the connection is over (``connection_lost`` has run).
+        self.closed = threading.Event()
 
     def run(self) -> None:
         """Serve the connection until it is over: the socket closed, and
         ``connection_lost`` called."""
-        with self.lock:
-            self.driver.start()
+        try:
+            with self.lock:
+                self.driver.start()
+        finally:
+            self.started.set()
         writer = threading.Thread(target=self._guarded, args=(self._write,), daemon=True)
         writer.start()
         try:
@@ -216,6 +322,13 @@ class Connection:
             self.sock.close()
             with self.lock:
                 self.driver.connection_lost()
+            self.closed.set()
+
+    def start(self) -> None:
+        """Run the connection in a thread of its own; return once the Handler's
+        ``connection_made`` has run. ``closed.wait()`` waits for the end."""
+        threading.Thread(target=self.run, daemon=True).start()
+        self.started.wait()
 
     def abort(self, error: BaseException) -> None:
         """Cut the connection now (holding :attr:`lock`): ``connection_lost`` gets ``error``."""
@@ -280,36 +393,74 @@ class Connection:
 
 class Server(socketserver.ThreadingTCPServer):
     """A TCP server running a Handler from ``factory`` per client, each on a
-    :class:`Connection` of its own thread; see :func:`serve`."""
+    :class:`Connection` of its own thread; see :func:`serve`. The names of
+    every binding's server: :attr:`port`, :attr:`addresses`,
+    :attr:`connections`, :meth:`close` and :meth:`shutdown` (which blocks)."""
 
     daemon_threads = True
-    request_queue_size = 1024  # (socketserver's 5 turns clients away in a burst)
 
     def __init__(
         self,
         factory: Callable[[], Handler],
-        host: str = "127.0.0.1",
+        host: str | None = "127.0.0.1",
         port: int = 0,
         *,
+        backlog: int = DEFAULT_BACKLOG,
+        reuse_port: bool = False,
         shared_lock: bool = True,
         tls: SSLContext | None = None,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     ) -> None:
-        super().__init__((host, port), _Request)
+        super().__init__((host or "", port), _Request, bind_and_activate=False)
+        self.socket.close()  # (socketserver's, replaced by one made as every binding makes it)
+        self.socket = listening_socket(host, port, backlog=backlog, reuse_port=reuse_port)
+        self.address_family = self.socket.family
+        self.server_address = self.socket.getsockname()
         self.factory = factory
         self.shared_lock = shared_lock
         #: Keywords for each Connection (``tls``, ``handshake_timeout``).
         self.connection_options: dict[str, Any] = {"tls": tls, "handshake_timeout": handshake_timeout}
         #: Held by every Handler callback of this server, unless ``shared_lock``
-        #: is false (see the module's notes); it also guards :attr:`connections`.
+        #: is false (see the module's notes); it also guards the connections.
         self.lock = threading.RLock()
-        #: The open connections.
-        self.connections: set[Connection] = set()
+        self._connections: set[Connection] = set()
         self._changed = threading.Condition(self.lock)  # a connection ended
+        self._closed = False
 
     @property
     def port(self) -> int:
+        """The port it listens on (the one chosen for port 0)."""
         return int(self.server_address[1])
+
+    @property
+    def addresses(self) -> list[Any]:
+        """The addresses it listens on, as ``socket.getsockname()`` gives them."""
+        return [self.server_address]
+
+    @property
+    def connections(self) -> frozenset[Driver]:
+        """The open connections, each as its :class:`~sanschat.Driver`. Touch
+        one's Handler only holding :meth:`lock_for` it."""
+        with self.lock:
+            return frozenset(connection.driver for connection in self._connections)
+
+    def lock_for(self, driver: Driver) -> threading.RLock:
+        """The lock that ``driver``'s Handler callbacks hold (:attr:`lock`,
+        unless each connection has its own)."""
+        with self.lock:
+            for connection in self._connections:
+                if connection.driver is driver:
+                    return connection.lock
+        raise KeyError(f"{driver!r} is not an open connection of this server")
+
+    def close(self) -> None:
+        """Stop accepting clients and close the listening socket; the
+        connections go on. (Not from a Handler callback: it waits for the
+        accepting thread.)"""
+        if not self._closed:
+            self._closed = True
+            super().shutdown()  # serve_forever returns
+            self.server_close()
 
     def get_request(self) -> tuple[Any, Any]:
         try:
@@ -327,8 +478,7 @@ class Server(socketserver.ThreadingTCPServer):
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting; each connection closes once its answers are out
         (``close_when_done``); after ``timeout`` seconds the rest are cut."""
-        super().shutdown()  # serve_forever returns
-        self.server_close()
+        self.close()
         if not self._each(lambda connection: connection.driver.framer.close_when_done(), timeout):
             self._each(lambda connection: connection.abort(TimeoutError(f"open {timeout} s after shutdown")))
 
@@ -337,12 +487,12 @@ class Server(socketserver.ThreadingTCPServer):
         the server's: no thread holds one while taking the other, in either
         order), then wait up to ``timeout`` seconds for all to end; whether they have."""
         with self.lock:
-            connections = list(self.connections)
+            connections = list(self._connections)
         for connection in connections:
             with connection.lock:
                 action(connection)
         with self.lock:
-            return self._changed.wait_for(lambda: not self.connections, timeout)
+            return self._changed.wait_for(lambda: not self._connections, timeout)
 
 
 class _Request(socketserver.BaseRequestHandler):
@@ -353,31 +503,42 @@ class _Request(socketserver.BaseRequestHandler):
         lock = server.lock if server.shared_lock else None
         connection = Connection(self.request, server.factory(), lock, **server.connection_options)
         with server.lock:
-            server.connections.add(connection)
+            server._connections.add(connection)
         try:
             connection.run()
         finally:
             with server.lock:
-                server.connections.discard(connection)
+                server._connections.discard(connection)
                 server._changed.notify_all()
 
 
 def serve(
     factory: Callable[[], Handler],
-    host: str = "127.0.0.1",
+    host: str | None = "127.0.0.1",
     port: int = 0,
     *,
+    backlog: int = DEFAULT_BACKLOG,
+    reuse_port: bool = False,
     shared_lock: bool = True,
     tls: SSLContext | None = None,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
 ) -> Server:
     """Start serving TCP on ``host:port`` (``0``: a free port, ``server.port``)
     with a Handler from ``factory`` per connection, in a background thread;
-    returns at once. ``server.shutdown(timeout)`` stops it. ``shared_lock``:
-    see the module's notes. ``tls`` (a server context): every connection runs
-    TLS from its first byte, in the Driver (``start_tls`` works too)."""
+    returns at once. ``server.shutdown(timeout)`` stops it. ``reuse_port``:
+    other processes may listen on the same port (``SO_REUSEPORT``).
+    ``shared_lock``: see the module's notes. ``tls`` (a server context): every
+    connection runs TLS from its first byte, in the Driver (``start_tls``
+    works too)."""
     server = Server(
-        factory, host, port, shared_lock=shared_lock, tls=tls, handshake_timeout=handshake_timeout
+        factory,
+        host,
+        port,
+        backlog=backlog,
+        reuse_port=reuse_port,
+        shared_lock=shared_lock,
+        tls=tls,
+        handshake_timeout=handshake_timeout,
     )
     # serve_forever looks for a shutdown request every 0.05 s
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()

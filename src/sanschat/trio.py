@@ -39,6 +39,7 @@ from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
+from ._sockets import DEFAULT_BACKLOG, listening_socket
 from ._terminators import Terminator
 
 __all__ = ["FramedConnection", "serve_stream", "serve", "connect", "Server"]
@@ -233,13 +234,18 @@ async def connect(
     *,
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
+    task_status: trio.TaskStatus[Driver] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Connect to ``host:port`` and run ``handler`` as a client until the
     connection is over: with ``tls`` from the first byte, verifying the
-    server's certificate against ``server_hostname`` (default ``host``)."""
+    server's certificate against ``server_hostname`` (default ``host``).
+    ``driver = await nursery.start(connect, handler, host, port)`` returns
+    once connected (``connection_made`` has run) with the connection's
+    :class:`~sanschat.Driver`, the connection going on in the nursery."""
     hostname = (server_hostname or host) if tls is not None else server_hostname
     stream = await trio.open_tcp_stream(host, port)
-    await serve_stream(stream, handler, tls=tls, server_side=False, server_hostname=hostname)
+    driver = Driver(handler, _info(stream), tls=tls, server_side=False, server_hostname=hostname)
+    await run_connection(TRIO, _transport(stream, 65536), driver, 2.0, task_status)
 
 
 TRIO = Primitives(
@@ -280,15 +286,17 @@ def _wrap(stream: trio.SocketStream) -> tuple[Transport, ConnectionInfo]:
     return _transport(stream, 65536), _info(stream)
 
 
-def _port(listener: trio.SocketListener) -> int:
-    return int(listener.socket.getsockname()[1])
+def _address(listener: trio.SocketListener) -> Any:
+    return listener.socket.getsockname()
 
 
 async def serve(
     factory: Callable[[], Handler],
-    host: str = "127.0.0.1",
+    host: str | None = "127.0.0.1",
     port: int = 0,
     *,
+    backlog: int = DEFAULT_BACKLOG,
+    reuse_port: bool = False,
     tls: ssl.SSLContext | None = None,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
@@ -303,9 +311,10 @@ async def serve(
     ``tls`` (a server context): every connection runs TLS from its first byte.
     """
     options = {"tls": tls, "handshake_timeout": handshake_timeout}
+    sock = listening_socket(host, port, backlog=backlog, reuse_port=reuse_port)
+    listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock))]
     with trio.CancelScope() as scope:
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        await Server(TRIO, listeners, scope, _wrap, _port, options).serve(factory, task_status)
+        await Server(TRIO, listeners, scope, _wrap, _address, options).serve(factory, task_status)
 
 
 def __getattr__(name: str) -> Any:

@@ -9,11 +9,12 @@ registers as the transport's push producer, so it writes only while the
 transport is not paused, and it pauses the transport's reading while its
 Handler's unsent output is above ``pause_reading_above``.
 
-``port = serve(factory, 8080)`` listens (``reactor.listenTCP``); a
-:class:`HandlerFactory` serves any other port too (``listenSSL``, which ends
-with TLS's own close; ``listenUNIX``). ``shutdown(port, timeout)`` returns a
-Deferred that fires once every connection has closed. Needs Twisted
-(``pip install 'sanschat[twisted]'``).
+``server = serve(factory, "127.0.0.1", 8080)`` listens, and gives a
+:class:`Server` with the names of every binding's server;
+``server.shutdown(timeout)`` returns a Deferred that fires once every
+connection has closed. A :class:`HandlerFactory` serves any other port too
+(``listenSSL``, which ends with TLS's own close; ``listenUNIX``). Needs
+Twisted (``pip install 'sanschat[twisted]'``).
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError("sanschat.twisted needs Twisted, an extra: pip install 'sanschat[twisted]'") from exc
 
 from ._callback import CallbackBinding
-from ._driver import DEFAULT_HANDSHAKE_TIMEOUT
+from ._driver import DEFAULT_HANDSHAKE_TIMEOUT, Driver
 from ._handler import ConnectionInfo, Handler
+from ._sockets import DEFAULT_BACKLOG, listening_socket
 
 if TYPE_CHECKING:
     from ssl import SSLContext
 
-__all__ = ["HandlerProtocol", "HandlerFactory", "serve", "shutdown", "connect"]
+__all__ = ["HandlerProtocol", "HandlerFactory", "Server", "serve", "connect", "shutdown"]
 
 
 def _reactor() -> Any:
@@ -149,21 +151,95 @@ class HandlerFactory(protocol.Factory):
             connection.abort()
 
 
+class Server:
+    """What :func:`serve` returns, with the names every binding's server has:
+    :attr:`port`, :attr:`addresses`, :attr:`connections`, :meth:`close` and
+    :meth:`shutdown`, the last two returning Deferreds in the reactor's style."""
+
+    def __init__(self, listening_port: Any, factory: HandlerFactory) -> None:
+        #: Twisted's ``IListeningPort``.
+        self.listening_port = listening_port
+        #: The :class:`HandlerFactory` building each connection's protocol.
+        self.factory = factory
+        host = listening_port.getHost()
+        self._address = (host.host, host.port)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one chosen for port 0)."""
+        return int(self._address[1])
+
+    @property
+    def addresses(self) -> list[Any]:
+        """The addresses it listens on, as ``(host, port)``."""
+        return [self._address]
+
+    @property
+    def connections(self) -> frozenset[Driver]:
+        """The open connections, each as its :class:`~sanschat.Driver`."""
+        return frozenset(protocol.driver for protocol in self.factory.connections)
+
+    def close(self) -> defer.Deferred[Any]:
+        """Stop accepting clients; the connections go on. Fires once the port is closed."""
+        return defer.maybeDeferred(self.listening_port.stopListening)
+
+    def shutdown(self, timeout: float = 10.0) -> defer.Deferred[Any]:
+        """Stop accepting, then close every connection gracefully (see
+        :meth:`HandlerFactory.shutdown`); fires when all are closed."""
+        return self.close().addCallback(lambda _: self.factory.shutdown(timeout))
+
+    def getHost(self) -> Any:  # noqa: N802 (Twisted's name)
+        """Deprecated: :attr:`port` and :attr:`addresses`."""
+        _deprecated("serve() returns a Server: server.port, not port.getHost().port")
+        return self.listening_port.getHost()
+
+    def stopListening(self) -> defer.Deferred[Any]:  # noqa: N802 (Twisted's name)
+        """Deprecated: :meth:`close`."""
+        _deprecated("serve() returns a Server: server.close(), not port.stopListening()")
+        return self.close()
+
+
+def _deprecated(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
+
+
 def serve(
     factory: Callable[[], Handler],
+    host: str | None = "127.0.0.1",
     port: int = 0,
-    interface: str = "127.0.0.1",
     *,
+    backlog: int = DEFAULT_BACKLOG,
+    reuse_port: bool = False,
     tls: SSLContext | None = None,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
-) -> Any:
-    """Listen on ``interface:port`` (``reactor.listenTCP``); returns the
-    listening port (``.getHost().port``; its ``.factory`` is the HandlerFactory).
-    ``tls`` (a server context): every connection runs TLS from its first byte,
-    in sanschat's sans-IO layer (the same under every binding; ``start_tls``
-    works), its handshake bounded by ``handshake_timeout`` seconds."""
+    interface: str | None = None,
+) -> Server:
+    """Listen on ``host:port`` with a Handler from ``factory`` per client, on
+    the reactor; returns the :class:`Server` at once. ``reuse_port``: other
+    processes may listen on the same port (``SO_REUSEPORT``). ``tls`` (a
+    server context): every connection runs TLS from its first byte, in
+    sanschat's sans-IO layer (the same under every binding; ``start_tls``
+    works), its handshake bounded by ``handshake_timeout`` seconds.
+
+    The order of 0.1, ``serve(factory, port, interface)``, still works, with a
+    DeprecationWarning."""
+    if isinstance(host, int) and not isinstance(host, bool):  # serve(factory, port[, interface])
+        _deprecated("sanschat.twisted.serve(factory, port, interface) is now serve(factory, host, port)")
+        old_interface = port if isinstance(port, str) else None
+        host, port = old_interface or interface or "127.0.0.1", host
+    elif interface is not None:
+        _deprecated("sanschat.twisted.serve(..., interface=) is now serve(factory, host, port)")
+        host = interface
     handlers = HandlerFactory(factory, tls=tls, handshake_timeout=handshake_timeout)
-    return _reactor().listenTCP(port, handlers, interface=interface)
+    sock = listening_socket(host, port, backlog=backlog, reuse_port=reuse_port)
+    try:
+        sock.setblocking(False)  # (as the reactor requires of an adopted socket)
+        listening = _reactor().adoptStreamPort(sock.fileno(), sock.family, handlers)
+    finally:
+        sock.close()  # (the reactor listens on a duplicate)
+    return Server(listening, handlers)
 
 
 def connect(
@@ -191,7 +267,12 @@ def connect(
     return connected
 
 
-def shutdown(port: Any, timeout: float = 10.0) -> defer.Deferred[Any]:
-    """Stop listening, then close every connection gracefully (see
-    :meth:`HandlerFactory.shutdown`); the Deferred fires when all are closed."""
-    return defer.maybeDeferred(port.stopListening).addCallback(lambda _: port.factory.shutdown(timeout))
+def shutdown(server: Server, timeout: float = 10.0) -> defer.Deferred[Any]:
+    """Deprecated: ``server.shutdown(timeout)``."""
+    _deprecated("sanschat.twisted.shutdown(server, t) is now server.shutdown(t)")
+    if isinstance(server, Server):
+        return server.shutdown(timeout)
+    listening: Any = server  # an IListeningPort from another source
+    return defer.maybeDeferred(listening.stopListening).addCallback(
+        lambda _: listening.factory.shutdown(timeout)
+    )
