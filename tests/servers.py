@@ -79,8 +79,8 @@ def _direct(function: Callable[[], Any]) -> Any:
 
 
 @contextmanager
-def select_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
-    server = sanschat.select.serve(factory, "127.0.0.1", 0, **options)
+def select_server(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tcp]:
+    server = sanschat.select.serve(factory, "127.0.0.1", port, **options)
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
 
@@ -98,12 +98,12 @@ def select_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
 
 
 @contextmanager
-def asyncio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
+def asyncio_server(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tcp]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever)
     thread.start()
     try:
-        serving = sanschat.asyncio.serve(factory, "127.0.0.1", 0, **options)
+        serving = sanschat.asyncio.serve(factory, "127.0.0.1", port, **options)
         server = asyncio.run_coroutine_threadsafe(serving, loop).result()
     except BaseException:  # stop the loop's thread, or the process never exits
         loop.call_soon_threadsafe(loop.stop)
@@ -132,12 +132,12 @@ def asyncio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
 
 
 @contextmanager
-def trio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
+def trio_server(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tcp]:
     started: queue.Queue[Any] = queue.Queue()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            serving = functools.partial(sanschat.trio.serve, factory, "127.0.0.1", 0, **options)
+            serving = functools.partial(sanschat.trio.serve, factory, "127.0.0.1", port, **options)
             server = await nursery.start(serving)
             started.put((server, nursery, trio.lowlevel.current_trio_token()))
 
@@ -152,7 +152,8 @@ def trio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
     result = started.get(timeout=120)  # the server, or why trio.run ended without one
     if isinstance(result, BaseException):
         thread.join()
-        raise result
+        inner = getattr(result, "exceptions", ())
+        raise inner[0] if len(inner) == 1 else result  # (a nursery wraps what serve raised)
     server, nursery, token = result
 
     def call(function: Callable[[], Any]) -> Any:
@@ -168,8 +169,8 @@ def trio_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
 
 def socket_server(shared_lock: bool) -> Serve:
     @contextmanager
-    def serve(factory: Factory, **options: Any) -> Iterator[_Tcp]:
-        server = sanschat.socket.serve(factory, "127.0.0.1", 0, shared_lock=shared_lock, **options)
+    def serve(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tcp]:
+        server = sanschat.socket.serve(factory, "127.0.0.1", port, shared_lock=shared_lock, **options)
         stopping: list[threading.Thread] = []
 
         def begin(timeout: float) -> None:  # shutdown blocks: begin it in a thread, return at once
@@ -197,12 +198,12 @@ def running_reactor() -> Any:
 
 
 @contextmanager
-def twisted_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
+def twisted_server(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tcp]:
     from twisted.internet.threads import blockingCallFromThread
 
     reactor = running_reactor()
     server = blockingCallFromThread(
-        reactor, functools.partial(sanschat.twisted.serve, factory, "127.0.0.1", 0, **options)
+        reactor, functools.partial(sanschat.twisted.serve, factory, "127.0.0.1", port, **options)
     )
     closed = threading.Event()
 
@@ -223,10 +224,10 @@ def twisted_server(factory: Factory, **options: Any) -> Iterator[_Tcp]:
 
 def anyio_server(backend: str) -> Serve:
     @contextmanager
-    def serve(factory: Factory, **options: Any) -> Iterator[_Tcp]:
+    def serve(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tcp]:
         with anyio.from_thread.start_blocking_portal(backend) as portal:
             serving, server = portal.start_task(
-                functools.partial(sanschat.anyio.serve, factory, "127.0.0.1", 0, **options)
+                functools.partial(sanschat.anyio.serve, factory, "127.0.0.1", port, **options)
             )
             stopping: list[concurrent.futures.Future[None]] = []
             stop = _once(lambda timeout: stopping.append(portal.start_task_soon(server.shutdown, timeout)))
