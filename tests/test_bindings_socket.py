@@ -375,7 +375,10 @@ def test_blocking_handlers_run_in_parallel_only_without_the_shared_lock(shared_l
     barrier = threading.Barrier(2, timeout=30 if not shared_lock else 1)
     running = serve(lambda: Rendezvous(barrier), shared_lock=shared_lock)
     try:
-        with open_connection("127.0.0.1", running.port) as ann, open_connection("127.0.0.1", running.port) as bob:
+        with (
+            open_connection("127.0.0.1", running.port) as ann,
+            open_connection("127.0.0.1", running.port) as bob,
+        ):
             ann.send(b"wait\r\n")
             bob.send(b"wait\r\n")
             replies = [ann.next_event(timeout=30), bob.next_event(timeout=30)]

@@ -79,6 +79,16 @@ class Echo(Handler):
             self.framer.close_when_done()
 
 
+class Pid(Handler):
+    terminator = b"\\n"
+
+    def frame_received(self, line):
+        import os
+
+        self.framer.push(b"%d\\n" % os.getpid())
+        self.framer.close_when_done()
+
+
 class Counted(Handler):
     terminator = b"\\n"
 
@@ -176,6 +186,23 @@ def test_serve_stops_on_ctrl_c_with_status_0(tmp_path: Path, backend: str) -> No
         assert err == "stopped\n"
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"), reason="POSIX, SO_REUSEPORT"
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_with_workers_shares_one_port_between_processes(tmp_path: Path, backend: str) -> None:
+    with user_server(tmp_path, "handlers:Pid", "--backend", backend, "--workers", "2") as (process, port):
+        pids = {ask(port, b"pid?\n") for _ in range(64)}
+        assert len(pids) == 2, pids  # the kernel spreads 64 clients over both (all on one: 2**-63)
+        assert str(process.pid).encode() + b"\n" in pids
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert err == "stopped\n"
+    with pytest.raises(ConnectionRefusedError):  # the other worker has stopped too
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [
@@ -241,6 +268,7 @@ def test_serve_keeps_the_traceback_of_an_error_inside_the_users_module(tmp_path:
         (["--backend", "tornado"], "invalid choice: 'tornado'"),
         (["--tls-key", "key.pem"], "--tls-key goes with --tls-cert"),
         (["--tls-cert", "/no/such/cert.pem"], "cannot load /no/such/cert.pem"),
+        (["--workers", "0"], "workers is a whole number from 1, not '0'"),
     ],
 )
 def test_serve_refuses_bad_options_with_status_2(args: list[str], message: str) -> None:

@@ -318,20 +318,18 @@ def _split_capture(
 
 def _serve_chat_in_thread() -> tuple[int, Callable[[], None]]:
     from .examples.chat import ChatUser, Room
-    from .select import Loop
+    from .select import serve
 
-    loop = Loop()
     room = Room()
-    listener = loop.listen(lambda: ChatUser(room), "127.0.0.1", 0)
-    thread = threading.Thread(target=loop.run, daemon=True)
+    server = serve(lambda: ChatUser(room), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 
     def stop() -> None:
-        loop.stop()
+        server.shutdown(0)
         thread.join(5)
-        loop.close()
 
-    return listener.address[1], stop
+    return server.port, stop
 
 
 class _ScriptedClient:
@@ -471,7 +469,16 @@ def _serve_until_stopped(
         out.flush()
 
     try:
-        serve(factory, args.backend, args.host, args.port, tls=tls, ready=ready)
+        serve(
+            factory,
+            args.backend,
+            args.host,
+            args.port,
+            tls=tls,
+            reuse_port=args.reuse_port,
+            workers=args.workers,
+            ready=ready,
+        )
     except ImportError as error:
         if listening:
             raise

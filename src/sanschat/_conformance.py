@@ -377,7 +377,9 @@ def the_server_lists_its_open_connections(serve: Serve) -> None:
         first, second = served.connect(), served.connect()
         first.send(b"a\r\n")
         second.send(b"b\r\n")
-        journal.wait_for(lambda: len([c for c in journal.calls if c[0] == "frame_received"]) == 2, "two frames")
+        journal.wait_for(
+            lambda: len([c for c in journal.calls if c[0] == "frame_received"]) == 2, "two frames"
+        )
         listed = served.connections()
         assert len(listed) == 2, listed
         assert all(isinstance(driver, Driver) and isinstance(driver.handler, Probe) for driver in listed)

@@ -158,6 +158,7 @@ def serve(
     tls: ssl.SSLContext | None = None,
     reuse_port: bool = False,
     backlog: int = 1024,
+    workers: int = 1,
     ready: Callable[[str, int], None] | None = None,
 ) -> None:
     """Serve TCP on ``host:port`` under the binding named ``backend`` (one of
@@ -170,6 +171,9 @@ def serve(
     port really bound. ``tls`` (a server context): TLS from the first byte.
     ``reuse_port``: other processes may serve the same port, the kernel
     sharing the clients (``SO_REUSEPORT``; see "Running on many cores").
+    ``workers``: serve in that many processes (forked, POSIX only), each with
+    its own loop and ``reuse_port``, so a server uses as many cores; Ctrl-C or
+    the end of this one stops them all.
 
     Blocks until Ctrl-C, which raises ``KeyboardInterrupt`` out of it under
     every binding but ``twisted``, whose reactor stops itself on Ctrl-C (and
@@ -181,13 +185,89 @@ def serve(
         run = _SERVERS[backend]
     except KeyError:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}") from None
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
     try:
         options = {"tls": tls, "reuse_port": reuse_port, "backlog": backlog}
-        run(factory, host, port, _ignore if ready is None else ready, options)
+        if workers > 1:
+            _serve_in_processes(run, factory, host, port, workers, ready, options)
+        else:
+            run(factory, host, port, _ignore if ready is None else ready, options)
     except BaseException as error:
         if not isinstance(error, KeyboardInterrupt) and _only_interrupts(error):
             raise KeyboardInterrupt from None
         raise
+
+
+def _serve_in_processes(
+    run: Callable[[Factory, str, int, Ready, Options], None],
+    factory: Factory,
+    host: str,
+    port: int,
+    workers: int,
+    ready: Ready | None,
+    options: Options,
+) -> None:
+    """``workers`` processes serving one port through ``SO_REUSEPORT``: this
+    one and ``workers - 1`` forks. Port 0 is chosen once, before forking.
+    Each process stops on Ctrl-C as a single one does (its loop's own way);
+    SIGTERM is taken as Ctrl-C, and this one passes its stop on to the others."""
+    import os
+    import signal
+    import socket
+
+    if not hasattr(os, "fork"):
+        raise ValueError("workers > 1 needs os.fork (POSIX)")
+    options = {**options, "reuse_port": True}
+    # Hold the port (bound with SO_REUSEPORT, not listening: it takes no
+    # client) until this process listens too: port 0 is one port for all.
+    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    reserved = socket.socket(family, socket.SOCK_STREAM)
+    children: list[int] = []
+    try:
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        reserved.bind((host or "", port))
+        port = reserved.getsockname()[1]
+        for _ in range(workers - 1):
+            child = os.fork()
+            if child == 0:  # a worker: serve until stopped, never return into the caller
+                status = 0
+                try:
+                    reserved.close()
+                    _take_sigterm_as_ctrl_c()
+                    run(factory, host, port, _ignore, options)
+                except BaseException as error:
+                    status = 0 if _only_interrupts(error) else 1
+                os._exit(status)
+            children.append(child)
+
+        def announce_and_release(bound_host: str, bound_port: int) -> None:
+            reserved.close()
+            if ready is not None:
+                ready(bound_host, bound_port)
+
+        _take_sigterm_as_ctrl_c()
+        run(factory, host, port, announce_and_release, options)
+    finally:
+        reserved.close()
+        for child in children:
+            try:
+                os.kill(child, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        for child in children:
+            os.waitpid(child, 0)
+
+
+def _take_sigterm_as_ctrl_c() -> None:
+    """SIGTERM becomes a SIGINT to this process, which each loop stops on its
+    own way; SIGINT itself is Python's Ctrl-C even where the parent ignored it."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(os.getpid(), signal.SIGINT))
 
 
 # ------------------------------------------- for the command lines built on it
@@ -208,8 +288,28 @@ def add_server_arguments(parser: argparse.ArgumentParser, default_port: int, *, 
     parser.add_argument(
         "--port", type=_port, default=default_port, help=f"0 picks a free port (default: {default_port})"
     )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="let other processes serve the same port (SO_REUSEPORT: Linux, BSD, macOS)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="serve in N processes sharing the port, one per core (POSIX; default: 1)",
+    )
     if tls:
         add_tls_arguments(parser)
+
+
+def _workers(text: str) -> int:
+    import argparse
+
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"workers is a whole number from 1, not {text!r}")
+    return int(text)
 
 
 def _port(text: str) -> int:
