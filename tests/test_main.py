@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -201,6 +202,25 @@ def test_serve_with_workers_shares_one_port_between_processes(tmp_path: Path, ba
         assert err == "stopped\n"
     with pytest.raises(ConnectionRefusedError):  # the other worker has stopped too
         socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"), reason="POSIX, SO_REUSEPORT"
+)
+def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    with user_server(tmp_path, "handlers:Pid", "--workers", "2") as (process, port):
+        assert len({ask(port, b"pid?\n") for _ in range(64)}) == 2
+        process.kill()  # no chance to stop the other worker itself
+        process.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            except ConnectionRefusedError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the orphaned worker still serves")
 
 
 @pytest.mark.parametrize(

@@ -229,6 +229,7 @@ def _serve_in_processes(
         reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         reserved.bind((host or "", port))
         port = reserved.getsockname()[1]
+        parent = os.getpid()
         for _ in range(workers - 1):
             child = os.fork()
             if child == 0:  # a worker: serve until stopped, never return into the caller
@@ -236,6 +237,7 @@ def _serve_in_processes(
                 try:
                     reserved.close()
                     _take_sigterm_as_ctrl_c()
+                    _stop_when_orphaned(parent)
                     run(factory, host, port, _ignore, options)
                 except BaseException as error:
                     status = 0 if _only_interrupts(error) else 1
@@ -258,6 +260,21 @@ def _serve_in_processes(
                 pass
         for child in children:
             os.waitpid(child, 0)
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """A worker whose parent died without stopping it (killed) stops itself."""
+    import os
+    import signal
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _take_sigterm_as_ctrl_c() -> None:
