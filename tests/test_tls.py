@@ -57,7 +57,7 @@ def asyncio_tls() -> Iterator[int]:
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
-        asyncio.run_coroutine_threadsafe(sanschat.asyncio.shutdown(server, 5.0), loop).result()
+        asyncio.run_coroutine_threadsafe(server.shutdown(5.0), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
@@ -96,13 +96,12 @@ def twisted_tls() -> Iterator[int]:
         context = _TwistedContext(directory)
         directlyProvides(context, IOpenSSLContextFactory)
         port = blockingCallFromThread(reactor, reactor.listenSSL, 0, factory, context, interface="127.0.0.1")
+        server = sanschat.twisted.Server(port, factory)  # the one shape, over any listening port
         try:
-            yield port.getHost().port
+            yield server.port
         finally:
             closed = threading.Event()
-            reactor.callFromThread(
-                lambda: sanschat.twisted.shutdown(port, 5.0).addBoth(lambda _: closed.set())
-            )
+            reactor.callFromThread(lambda: server.shutdown(5.0).addBoth(lambda _: closed.set()))
             assert closed.wait(30)
 
 

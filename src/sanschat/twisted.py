@@ -154,7 +154,9 @@ class HandlerFactory(protocol.Factory):
 class Server:
     """What :func:`serve` returns, with the names every binding's server has:
     :attr:`port`, :attr:`addresses`, :attr:`connections`, :meth:`close` and
-    :meth:`shutdown`, the last two returning Deferreds in the reactor's style."""
+    :meth:`shutdown`, the last two returning Deferreds in the reactor's style.
+    Wrap any port a :class:`HandlerFactory` listens on to get the same names:
+    ``Server(reactor.listenSSL(0, factory, context), factory)``."""
 
     def __init__(self, listening_port: Any, factory: HandlerFactory) -> None:
         #: Twisted's ``IListeningPort``.
