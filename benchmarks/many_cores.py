@@ -1,7 +1,9 @@
 """Requests per second of one line-echo server in 1 process and in N processes
 sharing its port (``python -m sanschat serve --workers N``, SO_REUSEPORT).
 
-Each round starts the server, runs the same load against it (``--clients``
+``--work N`` makes each request cost the server N sha256 digests (an
+application's own work): with none, one Python load process cannot keep even
+one server process busy on a small machine. Each round starts the server, runs the same load against it (``--clients``
 processes, each keeping ``--connections`` connections with ``--depth``
 requests in flight, for ``--seconds``), checks every answer, and stops it. The
 worker counts are run round-robin, ``--rounds`` times; the median is reported.
@@ -26,11 +28,18 @@ import time
 from pathlib import Path
 
 HANDLER = '''
+import hashlib
+import os
+
 from sanschat import Handler
+
+WORK = int(os.environ.get("MANY_CORES_WORK", "0"))
 
 
 class Echo(Handler):
     def frame_received(self, line):
+        for _ in range(WORK):  # the application's own work per request, if any
+            hashlib.sha256(line).digest()
         self.framer.push(line + b"\\r\\n")
 '''
 
@@ -77,7 +86,7 @@ def one_round(backend: str, workers: int, options: argparse.Namespace, folder: P
         cwd=folder,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(folder)},
+        env={**os.environ, "PYTHONPATH": str(folder), "MANY_CORES_WORK": str(options.work)},
     )
     try:
         assert server.stdout is not None
@@ -112,6 +121,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=8, help="requests in flight per connection")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--work", type=int, default=0, help="sha256 digests per request (application work)")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "echo_handler.py").write_text(HANDLER)
@@ -120,8 +130,9 @@ def main() -> None:
             for workers in options.workers:  # round-robin: each count sees the same machine state
                 rates[workers].append(one_round(options.backend, workers, options, Path(folder)))
     base = statistics.median(rates[options.workers[0]])
-    print(f"line echo, {options.backend}, {os.cpu_count()} cores, load: {options.clients} processes x "
-          f"{options.connections} connections x {options.depth} in flight, {options.rounds} rounds")
+    print(f"line echo, {options.backend}, {options.work} digests per request, {os.cpu_count()} cores, "
+          f"load: {options.clients} processes x {options.connections} connections x {options.depth} "
+          f"in flight, {options.rounds} rounds")
     print("| workers | requests/s (median) | rounds | vs 1st |")
     print("|---|---|---|---|")
     for workers, seen in rates.items():
