@@ -36,6 +36,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "TLSInfo",
             "deliver_events",
             "serve",
+            "ServerShape",
             "Driver",
             "CloseAction",
             "OutputLimitExceeded",

@@ -28,7 +28,7 @@ import sanschat.select
 import sanschat.socket
 import sanschat.trio
 import sanschat.twisted
-from sanschat import Driver, Framer, Handler
+from sanschat import Driver, Framer, Handler, ServerShape
 from sanschat._async_driver import Server as AsyncServer
 
 from .servers import TCP_BINDINGS, running_reactor
@@ -74,6 +74,7 @@ def test_every_serve_has_one_signature(name: str) -> None:
 @pytest.mark.parametrize("name", MODULES)
 def test_every_server_has_the_same_names(name: str) -> None:
     server = SERVERS[name]
+    assert issubclass(server, ServerShape)
     for attribute in ("port", "addresses", "connections"):
         assert isinstance(inspect.getattr_static(server, attribute), property), attribute
     for method in ("close", "shutdown"):

@@ -29,6 +29,7 @@ from ._handler import ConnectionInfo, Handler, TLSInfo, deliver_events
 from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix, Netstring, Varint
 from ._output import Producer, simple_producer
 from ._serve import serve
+from ._shape import ServerShape
 from ._terminators import Terminator
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "TLSInfo",
     "deliver_events",
     "serve",
+    "ServerShape",
     "Driver",
     "CloseAction",
     "Producer",

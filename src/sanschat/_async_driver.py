@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ._driver import ACCEPT_BACKOFF, CloseAction, Driver
 from ._handler import ConnectionInfo, Handler
+from ._shape import ServerShape
 
 __all__ = ["Primitives", "Transport", "run_connection", "Server"]
 
@@ -134,7 +135,7 @@ async def run_connection(
             driver.connection_lost()
 
 
-class Server:
+class Server(ServerShape):
     """What a binding's ``serve`` starts, with the names every binding's server
     has: :attr:`port`, :attr:`addresses`, :attr:`connections`, :meth:`close`
     and ``await`` :meth:`shutdown`. ``wrap(stream)`` gives a stream's Transport
@@ -163,20 +164,8 @@ class Server:
         self._closed = lib.Event()
         self._lib, self._cancel_scope, self._wrap = lib, cancel_scope, wrap
 
-    @property
-    def port(self) -> int:
-        """The port of the first listener (the one chosen for port 0)."""
-        return int(self._addresses[0][1])
-
-    @property
-    def addresses(self) -> list[Any]:
-        """The addresses it listens on, as ``socket.getsockname()`` gives them."""
-        return list(self._addresses)
-
-    @property
-    def connections(self) -> frozenset[Driver]:
-        """The open connections, each as its :class:`~sanschat.Driver`."""
-        return frozenset(self._connections)
+    def _open_drivers(self) -> Iterable[Driver]:
+        return self._connections
 
     def close(self) -> None:
         """Stop accepting clients and close the listeners; the connections go on."""

@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._accept import AcceptFailures
@@ -38,6 +38,7 @@ from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import DEFAULT_MAX_FRAME_SIZE, Framer
 from ._handler import ConnectionInfo, Handler
 from ._output import BytesLike, Producer
+from ._shape import ServerShape
 from ._sockets import DEFAULT_BACKLOG
 from ._terminators import Terminator
 
@@ -384,7 +385,7 @@ class FramedConnection(FramerProtocol):
 _Connection = HandlerProtocol | FramerProtocol  # what a Server's protocols are
 
 
-class Server(asyncio.AbstractServer):
+class Server(ServerShape, asyncio.AbstractServer):
     """A listening server, as :func:`serve` and :func:`start_server` return it,
     with the methods of :class:`asyncio.Server`: ``sockets``, ``close()``,
     ``wait_closed()``, ``serve_forever()``, ``is_serving()``,
@@ -416,7 +417,7 @@ class Server(asyncio.AbstractServer):
     ) -> None:
         self._loop = loop
         self._sockets: list[socket.socket] | None = sockets
-        self._ports = [sock.getsockname() for sock in sockets]  # (kept once closed)
+        self._addresses = [sock.getsockname() for sock in sockets]  # (kept once closed)
         self._listeners = [_Listener(self, sock) for sock in sockets]
         self._protocol_factory = protocol_factory
         self._backlog = backlog
@@ -435,21 +436,9 @@ class Server(asyncio.AbstractServer):
         """The listening sockets; none once closed."""
         return tuple(self._sockets or ())
 
-    @property
-    def port(self) -> int:
-        """The port of the first listening socket (the one chosen for port 0)."""
-        return int(self._ports[0][1])
-
-    @property
-    def addresses(self) -> list[Any]:
-        """The addresses it listens on, as ``socket.getsockname()`` gives them."""
-        return list(self._ports)
-
-    @property
-    def connections(self) -> frozenset[Driver]:
-        """The open connections running a Handler (:func:`serve`'s), each as
-        its :class:`~sanschat.Driver` (``.handler``, ``.info``, ``.framer``)."""
-        return frozenset(c.driver for c in self._connections if isinstance(c, HandlerProtocol))
+    def _open_drivers(self) -> Iterable[Driver]:
+        # (a start_server stream's connection runs no Handler, hence no Driver)
+        return (c.driver for c in self._connections if isinstance(c, HandlerProtocol))
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop gracefully: stop accepting, let every connection finish what it

@@ -28,13 +28,14 @@ import socket
 import ssl
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from time import monotonic
 from typing import Any
 
 from ._driver import ACCEPT_BACKOFF, DEFAULT_HANDSHAKE_TIMEOUT, CloseAction, Driver
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
+from ._shape import ServerShape
 from ._sockets import DEFAULT_BACKLOG, half_close, listening_socket, receive, send, tls_of
 
 __all__ = ["serve", "Server", "Loop", "Connection", "Timer"]
@@ -196,7 +197,7 @@ def _address(get: Callable[[], Any]) -> Any:
         return None
 
 
-class Server:
+class Server(ServerShape):
     """A listening socket that makes a :class:`Connection`, with a new Handler,
     per client: what :func:`serve` and :meth:`Loop.listen` return.
 
@@ -221,6 +222,7 @@ class Server:
         self.tls = tls
         self.handshake_timeout = handshake_timeout
         self.address: Any = sock.getsockname()
+        self._addresses = [self.address]
         self._connections: set[Connection] = set()
         self._paused: Timer | None = None
         self._deadline: Timer | None = None  # a shutdown's timeout
@@ -229,21 +231,8 @@ class Server:
         loop.selector.register(sock, _READ, self._on_ready)
         loop.listeners.add(self)
 
-    @property
-    def port(self) -> int:
-        """The port it listens on (the one chosen for port 0)."""
-        return int(self.address[1])
-
-    @property
-    def addresses(self) -> list[Any]:
-        """The addresses it listens on, as ``socket.getsockname()`` gives them."""
-        return [self.address]
-
-    @property
-    def connections(self) -> frozenset[Driver]:
-        """The open connections it accepted, each as its :class:`~sanschat.Driver`
-        (``.handler``, ``.info``, ``.framer``)."""
-        return frozenset(connection.driver for connection in self._connections)
+    def _open_drivers(self) -> Iterable[Driver]:
+        return (connection.driver for connection in self._connections)
 
     def _on_ready(self, mask: int) -> None:
         for _ in range(256):  # accept a burst, then let the others run

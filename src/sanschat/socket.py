@@ -33,13 +33,14 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast, overload
 
 from ._driver import ACCEPT_BACKOFF, DEFAULT_HANDSHAKE_TIMEOUT, CloseAction, Driver
 from ._events import NEED_DATA, EndOfStream, InputEvent
 from ._framer import Framer
 from ._handler import ConnectionInfo, Handler
+from ._shape import ServerShape
 from ._sockets import DEFAULT_BACKLOG, half_close, listening_socket, shut_down, tls_of
 from ._terminators import Terminator
 
@@ -391,7 +392,7 @@ class Connection:
         shut_down(sock)  # wakes the reader
 
 
-class Server(socketserver.ThreadingTCPServer):
+class Server(ServerShape, socketserver.ThreadingTCPServer):
     """A TCP server running a Handler from ``factory`` per client, each on a
     :class:`Connection` of its own thread; see :func:`serve`. The names of
     every binding's server: :attr:`port`, :attr:`addresses`,
@@ -416,6 +417,7 @@ class Server(socketserver.ThreadingTCPServer):
         self.socket = listening_socket(host, port, backlog=backlog, reuse_port=reuse_port)
         self.address_family = self.socket.family
         self.server_address = self.socket.getsockname()
+        self._addresses = [self.server_address]
         self.factory = factory
         self.shared_lock = shared_lock
         #: Keywords for each Connection (``tls``, ``handshake_timeout``).
@@ -427,22 +429,10 @@ class Server(socketserver.ThreadingTCPServer):
         self._changed = threading.Condition(self.lock)  # a connection ended
         self._closed = False
 
-    @property
-    def port(self) -> int:
-        """The port it listens on (the one chosen for port 0)."""
-        return int(self.server_address[1])
-
-    @property
-    def addresses(self) -> list[Any]:
-        """The addresses it listens on, as ``socket.getsockname()`` gives them."""
-        return [self.server_address]
-
-    @property
-    def connections(self) -> frozenset[Driver]:
-        """The open connections, each as its :class:`~sanschat.Driver`. Touch
-        one's Handler only holding :meth:`lock_for` it."""
+    def _open_drivers(self) -> Iterable[Driver]:
+        # (touch one's Handler only holding lock_for(driver))
         with self.lock:
-            return frozenset(connection.driver for connection in self._connections)
+            return [connection.driver for connection in self._connections]
 
     def lock_for(self, driver: Driver) -> threading.RLock:
         """The lock that ``driver``'s Handler callbacks hold (:attr:`lock`,

@@ -19,7 +19,7 @@ Twisted (``pip install 'sanschat[twisted]'``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -31,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 from ._callback import CallbackBinding
 from ._driver import DEFAULT_HANDSHAKE_TIMEOUT, Driver
 from ._handler import ConnectionInfo, Handler
+from ._shape import ServerShape
 from ._sockets import DEFAULT_BACKLOG, listening_socket
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class HandlerFactory(protocol.Factory):
             connection.abort()
 
 
-class Server:
+class Server(ServerShape):
     """What :func:`serve` returns, with the names every binding's server has:
     :attr:`port`, :attr:`addresses`, :attr:`connections`, :meth:`close` and
     :meth:`shutdown`, the last two returning Deferreds in the reactor's style.
@@ -164,22 +165,10 @@ class Server:
         #: The :class:`HandlerFactory` building each connection's protocol.
         self.factory = factory
         host = listening_port.getHost()
-        self._address = (host.host, host.port)
+        self._addresses = [(host.host, host.port)]
 
-    @property
-    def port(self) -> int:
-        """The port it listens on (the one chosen for port 0)."""
-        return int(self._address[1])
-
-    @property
-    def addresses(self) -> list[Any]:
-        """The addresses it listens on, as ``(host, port)``."""
-        return [self._address]
-
-    @property
-    def connections(self) -> frozenset[Driver]:
-        """The open connections, each as its :class:`~sanschat.Driver`."""
-        return frozenset(protocol.driver for protocol in self.factory.connections)
+    def _open_drivers(self) -> Iterable[Driver]:
+        return (protocol.driver for protocol in self.factory.connections)
 
     def close(self) -> defer.Deferred[Any]:
         """Stop accepting clients; the connections go on. Fires once the port is closed."""
