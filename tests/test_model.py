@@ -572,6 +572,36 @@ class FramerVersusModel(RuleBasedStateMachine):
             finally:
                 generator.close()
 
+    @rule()
+    def take_payloads(self) -> None:
+        """The real take_payloads() against the model's payloads(): the list is
+        a prefix of what the generator yields, empty only where it would stop
+        (or raise the same error, taking nothing)."""
+        real, model = self.real, self.model
+        try:
+            taken: list[bytes] | None = real.framer.take_payloads()
+        except Exception as error:
+            real.log.append(("take", "raised", normalize_error(error)))
+            taken = None
+        else:
+            real.delivered += sum(map(len, taken))
+            real.log.append(("take", taken if taken else "stop"))
+        generator = model.framer.payloads()
+        try:
+            if taken:
+                model.log.append(("take", [next(generator, None) for _ in taken]))
+                return
+            try:
+                payload = next(generator)
+            except StopIteration:
+                model.log.append(("take", "stop"))
+            except Exception as error:
+                model.log.append(("take", "raised", normalize_error(error)))
+            else:
+                model.log.append(("take", "gave", payload))
+        finally:
+            generator.close()
+
     @rule(script=st.dictionaries(st.integers(0, 5), inner_ops, max_size=3))
     def deliver(self, script: dict[int, tuple[Any, ...]]) -> None:
         real_handler = RealHandler(self.real, script)

@@ -108,6 +108,18 @@ class Handler:
     def frame_received(self, data: bytes) -> None:
         """A whole frame's payload (or the end of a streamed one)."""
 
+    def frames_received(self, frames: list[bytes]) -> None:
+        """Whole frames that arrived together, as a list of payloads: override
+        it instead of :meth:`frame_received` to answer a pipelined run in one
+        go (an echo, one ``push`` for the lot). The frames of one call were
+        all split under the terminator in force when the run began: a
+        ``set_terminator``, ``read_exactly`` or ``close_when_done`` made here
+        applies from the byte after the last of them. Unless it is
+        overridden, frames go to :meth:`frame_received` one by one, each
+        change applying from the next frame."""
+        for data in frames:
+            self.frame_received(data)
+
     def data_received(self, data: bytes) -> None:
         """A piece of the frame in progress (streaming mode or a None terminator)."""
 
@@ -167,13 +179,20 @@ def deliver_events(framer: Framer, handler: Handler) -> bool:
     or while its unsent output is above ``framer.hold_input_above`` (call
     again once it has gone out). After a ``Frame``, the rest of a pipelined
     run goes through ``payloads()`` in bulk; ``set_terminator`` from inside a
-    callback stays exact.
+    callback stays exact. A Handler that overrides ``frames_received`` gets
+    each run of whole frames in one call instead.
     """
+    runs = type(handler).frames_received is not Handler.frames_received
     while not framer.input_hold:
         try:
+            if runs and (frames := framer.take_payloads()):
+                handler.frames_received(frames)
+                continue
             event = framer.next_event()
             kind = type(event)
-            if kind is Frame:
+            if kind is Frame and runs:
+                handler.frames_received([event.data])  # type: ignore[union-attr]
+            elif kind is Frame:
                 frame_received = handler.frame_received
                 frame_received(event.data)  # type: ignore[union-attr]
                 if framer.input_hold:  # checked before the next payload is taken

@@ -241,6 +241,8 @@ class _Recorder:
         self.transcript = transcript
         for name in ("frame_received", "end_received"):
             self._wrap(handler, name)
+        if type(handler).frames_received is not Handler.frames_received:
+            self._wrap_runs(handler)
         original_made = handler.connection_made
         original_lost = handler.connection_lost
 
@@ -281,6 +283,21 @@ class _Recorder:
         if self.pieces:
             self.transcript.calls.append(("data_received", b"".join(self.pieces)))
             self.pieces.clear()
+
+    def _wrap_runs(self, handler: Handler) -> None:
+        """Record each frame of a ``frames_received`` run on its own, so that
+        a transcript does not depend on how the input was split into runs."""
+        original = handler.frames_received
+        calls = self.transcript.calls
+
+        def recorded(frames: list[bytes]) -> None:
+            if frames:  # the first completes the streamed pieces before it, if any
+                calls.append(("frame_received", b"".join([*self.pieces, frames[0]])))
+                self.pieces.clear()
+                calls.extend(("frame_received", data) for data in frames[1:])
+            original(frames)
+
+        handler.frames_received = recorded  # type: ignore[method-assign]
 
     def _wrap(self, handler: Handler, name: str) -> None:
         original = getattr(handler, name)
