@@ -43,6 +43,8 @@ ECHO = [
     "sanschat select",
     "sanschat asyncio",
     "sanschat trio",
+    "sanschat select frames_received",
+    "sanschat asyncio frames_received",
     "asyncio Protocol, hand-split",
     "asyncio readline",
 ]
@@ -53,7 +55,10 @@ REFERENCE = {"echo": "asyncio Protocol, hand-split", "resp": "asyncio streams"}
 # ------------------------------------------------------------------ servers
 
 
-def _handler(protocol: str) -> Callable[[], Any]:
+def _handler(protocol: str, runs: bool = False) -> Callable[[], Any]:
+    """The server's Handler; ``runs``: the echo answers each pipelined run of
+    lines with one push (``frames_received``), as the hand-split Protocol
+    answers each read with one write."""
     from sanschat import Handler
 
     if protocol == "resp":
@@ -68,7 +73,11 @@ def _handler(protocol: str) -> Callable[[], Any]:
         def frame_received(self, data: bytes) -> None:
             self.framer.push(data + b"\n")
 
-    return Echo
+    class RunEcho(Echo):
+        def frames_received(self, frames: list[bytes]) -> None:
+            self.framer.push(b"".join([data + b"\n" for data in frames]))
+
+    return RunEcho if runs else Echo
 
 
 TLS = ssl.SSLContext | None  # a server context: TLS from the first byte
@@ -156,7 +165,7 @@ def serve(protocol: str, kind: str, tls: TLS = None) -> None:
     """Serve ``protocol`` as ``kind`` on a free port of 127.0.0.1; print the port.
     ``tls``: a server context, for TLS from the first byte."""
     if kind.startswith("sanschat "):
-        _serve_sanschat(kind.split()[1], _handler(protocol), ready, tls)
+        _serve_sanschat(kind.split()[1], _handler(protocol, kind.endswith("frames_received")), ready, tls)
     elif protocol == "echo":
         _serve_asyncio_echo(kind == "asyncio Protocol, hand-split", ready, tls)
     else:

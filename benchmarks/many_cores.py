@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-HANDLER = '''
+HANDLER = """
 import hashlib
 import os
 
@@ -41,7 +41,7 @@ class Echo(Handler):
         for _ in range(WORK):  # the application's own work per request, if any
             hashlib.sha256(line).digest()
         self.framer.push(line + b"\\r\\n")
-'''
+"""
 
 
 def load(port: int, connections: int, depth: int, seconds: float, results: multiprocessing.Queue) -> None:
@@ -113,7 +113,9 @@ def one_round(backend: str, workers: int, options: argparse.Namespace, folder: P
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", default="select")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--clients", type=int, default=2, help="load processes")
@@ -130,9 +132,11 @@ def main() -> None:
             for workers in options.workers:  # round-robin: each count sees the same machine state
                 rates[workers].append(one_round(options.backend, workers, options, Path(folder)))
     base = statistics.median(rates[options.workers[0]])
-    print(f"line echo, {options.backend}, {options.work} digests per request, {os.cpu_count()} cores, "
-          f"load: {options.clients} processes x {options.connections} connections x {options.depth} "
-          f"in flight, {options.rounds} rounds")
+    print(
+        f"line echo, {options.backend}, {options.work} digests per request, {os.cpu_count()} cores, "
+        f"load: {options.clients} processes x {options.connections} connections x {options.depth} "
+        f"in flight, {options.rounds} rounds"
+    )
     print("| workers | requests/s (median) | rounds | vs 1st |")
     print("|---|---|---|---|")
     for workers, seen in rates.items():
