@@ -162,6 +162,22 @@ def sanschat_payloads(term: object) -> Case:
     return run
 
 
+def sanschat_take(term: object) -> Case:
+    """take_payloads(): every whole frame of a chunk in one list (what a
+    Handler's frames_received gets)."""
+
+    def run(chunks: Chunks) -> Result:
+        f = Framer(term, max_frame_size=None)  # type: ignore[arg-type]
+        out: Result = []
+        for chunk in chunks:
+            f.receive_data(chunk)
+            while taken := f.take_payloads():
+                out += taken
+        return out
+
+    return run
+
+
 def twisted_lines(kind: str, term: bytes) -> Case:
     from twisted.protocols import basic
 
@@ -759,6 +775,7 @@ def build(quick: bool) -> list[Workload]:
         ("floor: bytes.split", floor_split(crlf)),
         ("sanschat payloads()", sanschat_payloads(crlf)),
         ("sanschat next_event()", sanschat_events(crlf)),
+        ("sanschat take_payloads()", sanschat_take(crlf)),
         ("Twisted LineOnlyReceiver", optional(lambda: twisted_lines("LineOnlyReceiver", crlf))),
         ("Twisted LineReceiver", optional(lambda: twisted_lines("LineReceiver", crlf))),
         ("asyncio readuntil", asyncio_readuntil(crlf)),
@@ -774,6 +791,7 @@ def build(quick: bool) -> list[Workload]:
         ("floor: bytes.split", floor_split(crlf)),
         ("sanschat payloads()", sanschat_payloads(crlf)),
         ("sanschat next_event()", sanschat_events(crlf)),
+        ("sanschat take_payloads()", sanschat_take(crlf)),
         ("Twisted LineOnlyReceiver", optional(lambda: twisted_lines("LineOnlyReceiver", crlf))),
         ("asyncio readuntil", asyncio_readuntil(crlf)),
         ("asynchat", optional(lambda: asynchat_lines(crlf))),
