@@ -12,7 +12,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sanschat import FrameTooLarge, Framer, Handler
+from sanschat import Framer, FrameTooLarge, Handler
 from sanschat.testing import assert_split_invariant, chunkings, run_handler
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import io
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -266,6 +268,21 @@ def test_framed_socket_half_close_sends_what_is_queued_first() -> None:
             client.framer.push(b"one\r\ntwo\r\n")
             client.send_eof()
             assert [getattr(event, "data", None) for event in client] == [b"one", b"two", b"end", b""]
+
+
+def test_a_tls_framed_socket_refuses_to_half_close_before_sending(
+    server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    with TCP_BINDINGS["select"](Echo, tls=server_context) as served:
+        with sanschat.socket.open_connection(
+            *served.address, tls=client_context, server_hostname="localhost"
+        ) as client:
+            client.framer.push(b"still queued\r\n")
+            with pytest.raises(io.UnsupportedOperation, match="cannot half-close"):
+                client.send_eof()
+            assert client.framer.pending_output == len(b"still queued\r\n")  # nothing sent
+            client.send()  # the connection is unharmed
+            assert client.next_event(timeout=30).data == b"still queued"  # type: ignore[union-attr]
 
 
 # ---------------------------------------------- old names, one more release

@@ -28,6 +28,7 @@ and sockets patched) this module works unchanged.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import socket
 import socketserver
@@ -136,18 +137,13 @@ class FramedSocket(contextlib.AbstractContextManager["FramedSocket"]):
     def send_eof(self, timeout: float | None = None) -> None:
         """Send everything queued (as :meth:`send`), then our end of stream: the
         peer reads its end, and this socket can still read its answers (a
-        half-close). Over TLS, which cannot half-close, this sends TLS's
-        ``close_notify`` and waits for the peer's (``SSLSocket.unwrap``)."""
-        self.send(timeout=timeout)
+        half-close). A TLS FramedSocket raises ``io.UnsupportedOperation``
+        (an OSError) before sending anything: the standard library's
+        ``SSLSocket`` cannot read on after its own ``close_notify``."""
         if tls_of(self.sock) is not None:
-            own, _limit, deadline = self._bounds(timeout)
-            try:
-                self._wait_until(deadline)
-                self.sock = self.sock.unwrap()  # type: ignore[attr-defined]
-            finally:
-                self.sock.settimeout(own)
-        else:
-            self.sock.shutdown(socket.SHUT_WR)
+            raise io.UnsupportedOperation("a TLS FramedSocket cannot half-close; close() it instead")
+        self.send(timeout=timeout)
+        self.sock.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
         """Close the socket; output still queued is not sent."""
