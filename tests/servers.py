@@ -16,7 +16,7 @@ import queue
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import anyio.from_thread
@@ -152,7 +152,7 @@ def trio_server(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tc
     result = started.get(timeout=120)  # the server, or why trio.run ended without one
     if isinstance(result, BaseException):
         thread.join()
-        inner = getattr(result, "exceptions", ())
+        inner: tuple[BaseException, ...] = getattr(result, "exceptions", ())
         raise inner[0] if len(inner) == 1 else result  # (a nursery wraps what serve raised)
     server, nursery, token = result
 
@@ -167,7 +167,7 @@ def trio_server(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tc
         thread.join()  # serve returns once every connection has closed
 
 
-def socket_server(shared_lock: bool) -> Serve:
+def socket_server(shared_lock: bool) -> Callable[..., AbstractContextManager[_Tcp]]:
     @contextmanager
     def serve(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tcp]:
         server = sanschat.socket.serve(factory, "127.0.0.1", port, shared_lock=shared_lock, **options)
@@ -222,7 +222,7 @@ def twisted_server(factory: Factory, port: int = 0, **options: Any) -> Iterator[
         assert closed.wait(60), "the Twisted server did not close its connections"
 
 
-def anyio_server(backend: str) -> Serve:
+def anyio_server(backend: str) -> Callable[..., AbstractContextManager[_Tcp]]:
     @contextmanager
     def serve(factory: Factory, port: int = 0, **options: Any) -> Iterator[_Tcp]:
         with anyio.from_thread.start_blocking_portal(backend) as portal:
@@ -255,6 +255,19 @@ BINDINGS: dict[str, Serve] = {
 
 #: The bindings that serve real TCP.
 TCP_BINDINGS = {name: serve for name, serve in BINDINGS.items() if name != "memory"}
+
+#: The same, typed as what they are: each takes ``port`` and ``serve``'s
+#: keywords, and yields a Served with an ``address``.
+TCP_SERVERS: dict[str, Callable[..., AbstractContextManager[_Tcp]]] = {
+    "select": select_server,
+    "asyncio": asyncio_server,
+    "trio": trio_server,
+    "socket": socket_server(shared_lock=True),
+    "socket-own-locks": socket_server(shared_lock=False),
+    "twisted": twisted_server,
+    "anyio-asyncio": anyio_server("asyncio"),
+    "anyio-trio": anyio_server("trio"),
+}
 
 
 @functools.cache

@@ -65,7 +65,7 @@ def test_a_terminator_set_in_the_call_applies_after_the_run() -> None:
         terminator = b"\n"
 
         def __init__(self) -> None:
-            self.seen: list[object] = []
+            self.seen: list[list[bytes]] = []
 
         def frames_received(self, frames: list[bytes]) -> None:
             self.seen.append(frames)

@@ -579,13 +579,14 @@ class FramerVersusModel(RuleBasedStateMachine):
         (or raise the same error, taking nothing)."""
         real, model = self.real, self.model
         try:
-            taken: list[bytes] | None = real.framer.take_payloads()
+            result: list[bytes] = real.framer.take_payloads()
         except Exception as error:
             real.log.append(("take", "raised", normalize_error(error)))
             taken = None
         else:
-            real.delivered += sum(map(len, taken))
-            real.log.append(("take", taken if taken else "stop"))
+            taken = result
+            real.delivered += sum(len(payload) for payload in result)
+            real.log.append(("take", result if result else "stop"))
         generator = model.framer.payloads()
         try:
             if taken:

@@ -18,7 +18,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -33,7 +33,7 @@ import sanschat.twisted
 from sanschat import Driver, Framer, Handler, ServerShape
 from sanschat._async_driver import Server as AsyncServer
 
-from .servers import TCP_BINDINGS, running_reactor
+from .servers import TCP_SERVERS, running_reactor
 
 MODULES = {
     "select": sanschat.select,
@@ -81,8 +81,9 @@ def test_every_server_has_the_same_names(name: str) -> None:
         assert isinstance(inspect.getattr_static(server, attribute), property), attribute
     for method in ("close", "shutdown"):
         assert callable(getattr(server, method)), method
-    assert list(inspect.signature(server.shutdown).parameters) == ["self", "timeout"]
-    assert inspect.signature(server.shutdown).parameters["timeout"].default == 10.0
+    shutdown = inspect.signature(server.shutdown)
+    assert list(shutdown.parameters) == ["self", "timeout"]
+    assert shutdown.parameters["timeout"].default == 10.0
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -118,9 +119,9 @@ def _ask(port: int, line: bytes) -> bytes:
 
 
 @needs_reuse_port
-@pytest.mark.parametrize("name", TCP_BINDINGS)
+@pytest.mark.parametrize("name", TCP_SERVERS)
 def test_reuse_port_lets_two_servers_share_a_port(name: str) -> None:
-    serve = TCP_BINDINGS[name]
+    serve = TCP_SERVERS[name]
     seen: list[str] = []
 
     def factory(label: str) -> Callable[[], Handler]:
@@ -142,9 +143,9 @@ def test_reuse_port_lets_two_servers_share_a_port(name: str) -> None:
     assert set(seen) == {"first", "second"}
 
 
-@pytest.mark.parametrize("name", TCP_BINDINGS)
+@pytest.mark.parametrize("name", TCP_SERVERS)
 def test_without_reuse_port_a_taken_port_is_refused(name: str) -> None:
-    serve = TCP_BINDINGS[name]
+    serve = TCP_SERVERS[name]
     with serve(Echo) as first, pytest.raises(OSError), serve(Echo, port=first.address[1]):
         pass
 
@@ -173,7 +174,7 @@ class Client(Handler):
 
 @pytest.fixture
 def echo_port() -> Any:
-    with TCP_BINDINGS["socket"](Echo) as served:
+    with TCP_SERVERS["socket"](Echo) as served:
         yield served.address[1]
 
 
@@ -240,7 +241,10 @@ def test_twisted_connect_fires_once_connected(echo_port: int) -> None:
 
     reactor = running_reactor()
     client = Client()
-    protocol = blockingCallFromThread(reactor, sanschat.twisted.connect, client, "127.0.0.1", echo_port)
+    connecting: Callable[[], Any] = functools.partial(
+        sanschat.twisted.connect, client, "127.0.0.1", echo_port
+    )
+    protocol: sanschat.twisted.HandlerProtocol = blockingCallFromThread(reactor, connecting)
     assert client.made.is_set()
     assert isinstance(protocol.driver, Driver)
     assert client.answered.wait(30)
@@ -263,7 +267,7 @@ def test_framed_socket_half_close_sends_what_is_queued_first() -> None:
             self.framer.push(b"end\r\n")
             self.framer.close_when_done()
 
-    with TCP_BINDINGS["select"](AnswerAtEnd) as served:
+    with TCP_SERVERS["select"](AnswerAtEnd) as served:
         with sanschat.socket.open_connection(*served.address) as client:
             client.framer.push(b"one\r\ntwo\r\n")
             client.send_eof()
@@ -273,7 +277,7 @@ def test_framed_socket_half_close_sends_what_is_queued_first() -> None:
 def test_a_tls_framed_socket_refuses_to_half_close_before_sending(
     server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
-    with TCP_BINDINGS["select"](Echo, tls=server_context) as served:
+    with TCP_SERVERS["select"](Echo, tls=server_context) as served:
         with sanschat.socket.open_connection(
             *served.address, tls=client_context, server_hostname="localhost"
         ) as client:
@@ -282,7 +286,7 @@ def test_a_tls_framed_socket_refuses_to_half_close_before_sending(
                 client.send_eof()
             assert client.framer.pending_output == len(b"still queued\r\n")  # nothing sent
             client.send()  # the connection is unharmed
-            assert client.next_event(timeout=30).data == b"still queued"  # type: ignore[union-attr]
+            assert client.next_event(timeout=30).data == b"still queued"
 
 
 # ---------------------------------------------- old names, one more release
@@ -309,7 +313,7 @@ def test_socket_connect_with_a_host_first_is_open_connection(echo_port: int) -> 
     with client:
         assert isinstance(client, sanschat.socket.FramedSocket)
         client.send(b"x\r\n")
-        assert client.next_event(timeout=30).data == b"x\r"  # type: ignore[union-attr]
+        assert client.next_event(timeout=30).data == b"x\r"
 
 
 def test_twisted_old_order_and_names_still_work() -> None:
@@ -317,9 +321,9 @@ def test_twisted_old_order_and_names_still_work() -> None:
 
     reactor = running_reactor()
 
-    def old_style() -> tuple[int, int]:
+    def old_style() -> tuple[Any, int]:
         with pytest.warns(DeprecationWarning, match="serve\\(factory, host, port\\)"):
-            server = sanschat.twisted.serve(Echo, 0, "127.0.0.1")
+            server = cast(Any, sanschat.twisted.serve)(Echo, 0, "127.0.0.1")  # 0.1's order
         with pytest.warns(DeprecationWarning, match="server.port"):
             port = server.getHost().port
         return server, port
