@@ -81,7 +81,7 @@ def test_every_server_has_the_same_names(name: str) -> None:
         assert isinstance(inspect.getattr_static(server, attribute), property), attribute
     for method in ("close", "shutdown"):
         assert callable(getattr(server, method)), method
-    shutdown = inspect.signature(server.shutdown)
+    shutdown = inspect.signature(inspect.getattr_static(server, "shutdown"))
     assert list(shutdown.parameters) == ["self", "timeout"]
     assert shutdown.parameters["timeout"].default == 10.0
 
