@@ -240,24 +240,8 @@ def anyio_server(backend: str) -> Callable[..., AbstractContextManager[_Tcp]]:
     return serve
 
 
-#: Every binding, and the bare Driver (``memory``, no sockets).
-BINDINGS: dict[str, Serve] = {
-    "memory": memory_server,
-    "select": select_server,
-    "asyncio": asyncio_server,
-    "trio": trio_server,
-    "socket": socket_server(shared_lock=True),
-    "socket-own-locks": socket_server(shared_lock=False),
-    "twisted": twisted_server,
-    "anyio-asyncio": anyio_server("asyncio"),
-    "anyio-trio": anyio_server("trio"),
-}
-
-#: The bindings that serve real TCP.
-TCP_BINDINGS = {name: serve for name, serve in BINDINGS.items() if name != "memory"}
-
-#: The same, typed as what they are: each takes ``port`` and ``serve``'s
-#: keywords, and yields a Served with an ``address``.
+#: Every binding's server over real TCP, typed as what it is: each takes
+#: ``port`` and ``serve``'s keywords, and yields a Served with an ``address``.
 TCP_SERVERS: dict[str, Callable[..., AbstractContextManager[_Tcp]]] = {
     "select": select_server,
     "asyncio": asyncio_server,
@@ -268,6 +252,12 @@ TCP_SERVERS: dict[str, Callable[..., AbstractContextManager[_Tcp]]] = {
     "anyio-asyncio": anyio_server("asyncio"),
     "anyio-trio": anyio_server("trio"),
 }
+
+#: The bindings that serve real TCP, as the checker takes them.
+TCP_BINDINGS: dict[str, Serve] = dict(TCP_SERVERS)
+
+#: Every binding, and the bare Driver (``memory``, no sockets).
+BINDINGS: dict[str, Serve] = {"memory": memory_server, **TCP_BINDINGS}
 
 
 @functools.cache
