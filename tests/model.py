@@ -345,7 +345,10 @@ class ModelFramer:
         self._peeked = 0  # what consume_output may remove (the last peek)
         self._shown: bytes | None = None  # the last peek, until something is taken
         self._head_sent = 0  # bytes of the first chunk already out
-        self._made: dict[int, int] = {}  # bytes each producer has made
+        # Bytes each producer has made, by id, holding the producer: an id is
+        # unique only while its object lives, and a later producer must not
+        # inherit what a dropped one made.
+        self._made: dict[int, tuple[object, int]] = {}
         self.dropped_after_close = 0
         self._high = 65536
         self._low = 16384
@@ -835,7 +838,19 @@ class ModelFramer:
             first = next((item for item in self._queue if not isinstance(item, bytes)), None)
             if first is None or first is _CLOSE:
                 return
-            self._pull(first)
+            queue, count = self._queue, self._index(first) or 0
+            try:
+                self._pull(first)
+            except MProducerFailed:
+                # The bytes gathered for this take (all before the failed
+                # producer) go back in front as one chunk, the rest of a
+                # partly sent head included (the implementation's choice; the
+                # docs say only that nothing taken is lost). Not if more()
+                # discarded them (discard_buffers makes a new queue): gone.
+                if count and self._queue is queue:
+                    queue[:count] = [b"".join(queue[:count])[self._head_sent :]]
+                    self._head_sent = 0
+                raise
 
     def _take(self, count: int) -> bytes:
         out = bytearray()
@@ -866,7 +881,7 @@ class ModelFramer:
             self._update_paused()
             raise MProducerFailed(f"{producer!r} returned {type(chunk).__name__}")
         chunk = bytes(chunk)
-        self._made[id(producer)] = self._made.get(id(producer), 0) + len(chunk)
+        self._made[id(producer)] = (producer, self._made_by(producer) + len(chunk))
         where = self._index(producer)
         if where is None:
             # DOC GAP: discard_buffers() inside more() dropped the producer;
@@ -925,6 +940,10 @@ class ModelFramer:
     def pending_output(self) -> int:
         return sum(len(item) for item in self._queue if isinstance(item, bytes)) - self._head_sent
 
+    def _made_by(self, producer: object) -> int:
+        entry = self._made.get(id(producer))
+        return entry[1] if entry is not None and entry[0] is producer else 0
+
     @property
     def promised_output(self) -> int:
         """By each producer's length hint; one without a hint counts as
@@ -934,7 +953,7 @@ class ModelFramer:
         for item in self.producers_queued():
             hint = operator.length_hint(item, -1)
             if hint < 0:
-                hint = max(0, self.out_buffer_size - self._made.get(id(item), 0))
+                hint = max(0, self.out_buffer_size - self._made_by(item))
             total += hint
         return total
 

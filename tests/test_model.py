@@ -317,12 +317,14 @@ class Side:
         self.log: list[tuple[Any, ...]] = []
         self.received = 0
         self.delivered = 0  # payload and EndOfStream bytes seen (real side)
-        self.kinds: dict[int, Spec] = {}
+        # The spec of each real term made, by id, holding the term (an id is
+        # unique only while its object lives).
+        self.kinds: dict[int, tuple[object, Spec]] = {}
 
     def term(self, spec: Spec) -> Any:
         if self.real:
             made = real_term(spec)
-            self.kinds[id(made)] = spec
+            self.kinds[id(made)] = (made, spec)
             return made
         return model_term(spec)
 
@@ -475,7 +477,8 @@ def normalize_terminator(side: Side, term: Any) -> Any:
         if isinstance(term, AnyDelimiter):
             return ("any", tuple(term.delimiters))
         if isinstance(term, HeaderKind):
-            return ("kind", side.kinds.get(id(term), repr(term)))
+            made, spec = side.kinds.get(id(term), (None, None))
+            return ("kind", spec if made is term else repr(term))
         if isinstance(term, bytes):
             return ("any", (term,), "plain")
         return term
