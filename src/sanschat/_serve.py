@@ -216,18 +216,23 @@ def _serve_in_processes(
     import signal
     import socket
 
+    from ._sockets import passive_address
+
     if not hasattr(os, "fork"):
         raise ValueError("workers > 1 needs os.fork (POSIX)")
     options = {**options, "reuse_port": True}
-    # Hold the port (bound with SO_REUSEPORT, not listening: it takes no
-    # client) until this process listens too: port 0 is one port for all.
-    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    # Hold the port (bound with SO_REUSEPORT where every worker will listen,
+    # but not listening: it takes no client) until this process listens too:
+    # port 0 is then one port for all.
+    family, address, dual = passive_address(host, port)
     reserved = socket.socket(family, socket.SOCK_STREAM)
     children: list[int] = []
     try:
         reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        reserved.bind((host or "", port))
+        if dual:
+            reserved.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        reserved.bind(address)
         port = reserved.getsockname()[1]
         parent = os.getpid()
         for _ in range(workers - 1):

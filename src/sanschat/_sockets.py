@@ -24,14 +24,21 @@ def listening_socket(
     processes, listen on the same port, and the kernel shares the clients."""
     if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
         raise ValueError("reuse_port needs SO_REUSEPORT, which this system lacks")
+    family, address, dual = passive_address(host, port)
+    return socket.create_server(
+        address, family=family, backlog=backlog, reuse_port=reuse_port, dualstack_ipv6=dual
+    )
+
+
+def passive_address(host: str | None, port: int) -> tuple[socket.AddressFamily, tuple[str, int], bool]:
+    """Where :func:`listening_socket` binds for ``host:port``: the address
+    family, the address, and whether the socket is dual-stack (IPv6 taking
+    IPv4 too: every interface, where the system can)."""
     if not host:
         dual = socket.has_dualstack_ipv6()
-        family = socket.AF_INET6 if dual else socket.AF_INET
-        return socket.create_server(
-            ("", port), family=family, backlog=backlog, reuse_port=reuse_port, dualstack_ipv6=dual
-        )
+        return (socket.AF_INET6 if dual else socket.AF_INET), ("", port), dual
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    return socket.create_server((host, port), family=family, backlog=backlog, reuse_port=reuse_port)
+    return family, (host, port), False
 
 
 def receive(sock: socket.socket, driver: Driver, size: int = 65536) -> None:

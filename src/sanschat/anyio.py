@@ -81,9 +81,11 @@ async def serve_stream(
     server_side: bool = True,
     server_hostname: str | None = None,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    task_status: TaskStatus[Driver] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run ``handler`` on ``stream`` until the connection is over (see
-    ``sanschat.trio.serve_stream``: the same engine, the same rules, TLS too)."""
+    ``sanschat.trio.serve_stream``: the same engine, the same rules, TLS too,
+    and the Driver handed back through ``task_group.start``)."""
     driver = Driver(
         handler,
         _info(stream),
@@ -92,7 +94,7 @@ async def serve_stream(
         server_hostname=server_hostname,
         handshake_timeout=handshake_timeout,
     )
-    await run_connection(ANYIO, _transport(stream, receive_size), driver, linger)
+    await run_connection(ANYIO, _transport(stream, receive_size), driver, linger, task_status)
 
 
 async def connect(
@@ -110,8 +112,9 @@ async def connect(
     once connected with the connection's :class:`~sanschat.Driver`."""
     hostname = (server_hostname or host) if tls is not None else server_hostname
     stream = await anyio.connect_tcp(host, port)
-    driver = Driver(handler, _info(stream), tls=tls, server_side=False, server_hostname=hostname)
-    await run_connection(ANYIO, _transport(stream), driver, 2.0, task_status)
+    await serve_stream(
+        stream, handler, tls=tls, server_side=False, server_hostname=hostname, task_status=task_status
+    )
 
 
 def _wrap(stream: ByteStream) -> tuple[Transport, ConnectionInfo]:

@@ -200,6 +200,7 @@ async def serve_stream(
     server_side: bool = True,
     server_hostname: str | None = None,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    task_status: trio.TaskStatus[Driver] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run ``handler`` on ``transport`` until the connection is over, on a
     :class:`~sanschat.Driver` (so it behaves as under every binding).
@@ -214,7 +215,9 @@ async def serve_stream(
     ``tls`` runs TLS from the first byte in sanschat's own sans-IO layer (the
     same under every binding), in the server's role unless ``server_side`` is
     false; ``handler.start_tls`` upgrades later. A handshake longer than
-    ``handshake_timeout`` seconds ends the connection.
+    ``handshake_timeout`` seconds ends the connection. Through
+    ``nursery.start`` it hands back the connection's Driver once the
+    Handler's ``connection_made`` has run.
     """
     driver = Driver(
         handler,
@@ -224,7 +227,7 @@ async def serve_stream(
         server_hostname=server_hostname,
         handshake_timeout=handshake_timeout,
     )
-    await run_connection(TRIO, _transport(transport, receive_size), driver, linger)
+    await run_connection(TRIO, _transport(transport, receive_size), driver, linger, task_status)
 
 
 async def connect(
@@ -244,8 +247,9 @@ async def connect(
     :class:`~sanschat.Driver`, the connection going on in the nursery."""
     hostname = (server_hostname or host) if tls is not None else server_hostname
     stream = await trio.open_tcp_stream(host, port)
-    driver = Driver(handler, _info(stream), tls=tls, server_side=False, server_hostname=hostname)
-    await run_connection(TRIO, _transport(stream, 65536), driver, 2.0, task_status)
+    await serve_stream(
+        stream, handler, tls=tls, server_side=False, server_hostname=hostname, task_status=task_status
+    )
 
 
 TRIO = Primitives(
