@@ -1,7 +1,7 @@
 """Whether the wheel carries the compiled core; everything else is in pyproject.toml.
 
 The pure-Python package is complete. ``SANSCHAT_COMPILE=1`` compiles the
-Framer, its readers, buffer and output queue with mypyc (it ships with mypy):
+events, the Framer, its readers, buffer and output queue with mypyc (it ships with mypy):
 
 * By default (``pip install .``, ``python -m build``) nothing is compiled:
   no compiler and no mypy are needed.
@@ -28,6 +28,7 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 COMPILED_MODULES = [
+    "src/sanschat/_events.py",
     "src/sanschat/_output.py",
     "src/sanschat/_buffer.py",
     "src/sanschat/_readers.py",

@@ -35,7 +35,7 @@ DIST_DIR = os.environ.get("SANSCHAT_DIST_DIR")
 needs_dist = pytest.mark.skipif(not DIST_DIR, reason="no built sdist/wheel: SANSCHAT_DIST_DIR (tox -e dist)")
 
 BUILD_LINE = "compiled core" if sanschat.compiled else "pure Python"
-COMPILED_MODULES = ("_output", "_buffer", "_readers", "_framer")  # setup.py's list
+COMPILED_MODULES = ("_events", "_output", "_buffer", "_readers", "_framer")  # setup.py's list
 BINDINGS = ("select", "asyncio", "trio", "anyio", "socket", "twisted")
 
 

@@ -1,13 +1,17 @@
-"""Events the Framer hands out, and the NEED_DATA sentinel.
+"""Events the Framer hands out (and NEED_DATA, from ``_sentinel``).
 
 Events are data: immutable, slotted, compared by type and payload. The Framer
-builds thousands of them per second, so construction is kept to one slot store
-(a frozen dataclass costs about twice as much here).
+builds one per frame, so construction is what counts: the compiled build
+(setup.py) makes these native classes, built by the compiled Framer without a
+Python call; the pure build makes them with one slot store (``NATIVE_EVENTS``
+says which; a frozen dataclass would cost about twice as much).
 """
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Final, Union
+
+from ._sentinel import NEED_DATA
 
 __all__ = ["Event", "Frame", "Data", "EndOfStream", "NEED_DATA", "InputEvent"]
 
@@ -19,7 +23,7 @@ class Event:
     data: bytes
 
     def __init__(self, data: bytes) -> None:
-        _set_data(self, data)
+        object.__setattr__(self, "data", data)  # (compiled: a plain store)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} events are immutable")
@@ -42,9 +46,12 @@ class Event:
         return (type(self), (self.data,))
 
 
-# The slot's own setter bypasses the immutability guard above; the Framer uses
-# it too, together with object.__new__, to build events without a Python frame.
-_set_data = Event.__dict__["data"].__set__
+#: Whether these classes are compiled (mypyc marks its native classes). The
+#: compiled Framer then calls them as constructors, a C call; the pure one
+#: builds its events with object.__new__ and the slot setters below, which
+#: bypass the immutability guard and need no Python frame.
+NATIVE_EVENTS: Final[bool] = hasattr(Event, "__mypyc_attrs__")
+_set_data = vars(Event)["data"].__set__
 
 
 class Frame(Event):
@@ -56,18 +63,17 @@ class Frame(Event):
     """
 
     __slots__ = ("_terminator",)
-    _terminator: bytes
+    _terminator: bytes | None
 
     def __init__(self, data: bytes, terminator: bytes | None = None) -> None:
-        _set_data(self, data)
-        if terminator is not None:
-            _set_terminator(self, terminator)
+        super().__init__(data)
+        object.__setattr__(self, "_terminator", terminator)
 
     @property
     def terminator(self) -> bytes | None:
         try:
             return self._terminator
-        except AttributeError:  # the usual case: never set, nothing stored
+        except AttributeError:  # built by the pure Framer: never set
             return None
 
     def __eq__(self, other: object) -> bool:
@@ -89,7 +95,7 @@ class Frame(Event):
         return (Frame, (self.data, self.terminator))
 
 
-_set_terminator = Frame.__dict__["_terminator"].__set__
+_set_terminator = vars(Frame)["_terminator"].__set__
 
 
 class Data(Event):
@@ -110,21 +116,3 @@ class EndOfStream(Event):
 #: An input event: what a binding's ``receive()`` returns, and what
 #: ``Framer.next_event()`` returns when it does not return NEED_DATA.
 InputEvent = Union[Frame, Data, EndOfStream]
-
-
-class _Sentinel(type):
-    """Metaclass whose classes are their own type: ``type(NEED_DATA) is NEED_DATA``,
-    so a dispatch table keyed by ``type(event)`` can hold the sentinel too."""
-
-    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, object]) -> _Sentinel:
-        cls = super().__new__(mcls, name, bases, namespace)
-        cls.__class__ = cls  # type: ignore[assignment]
-        return cls
-
-    def __repr__(cls) -> str:
-        return cls.__name__
-
-
-class NEED_DATA(_Sentinel, metaclass=_Sentinel):
-    """Returned by ``next_event`` when nothing more can be said until more bytes
-    (or the end of the stream) arrive through ``receive_data``."""

@@ -36,7 +36,7 @@ from typing import NoReturn, SupportsIndex
 
 from ._buffer import ReceiveBuffer
 from ._errors import ClosedError, FrameTooLarge, MalformedFrame
-from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data
+from ._events import NATIVE_EVENTS, NEED_DATA, Data, EndOfStream, Frame, _set_data
 from ._output import OutputQueue
 from ._readers import (
     FOREVER,
@@ -381,8 +381,9 @@ class Framer(OutputQueue):
         """
         batch = self._batch
         if batch is not None:
-            payload = next(batch, None)
-            if payload is not None:
+            for payload in batch:  # one step (compiled: no call of next())
+                if NATIVE_EVENTS:
+                    return Frame(payload)
                 event = _new(Frame)
                 _set_data(event, payload)
                 return event
@@ -394,6 +395,8 @@ class Framer(OutputQueue):
         reader = self._reader
         found = reader.frame(self)
         if type(found) is bytes:
+            if NATIVE_EVENTS:
+                return Frame(found)
             event = _new(Frame)
             _set_data(event, found)
             return event
@@ -494,6 +497,8 @@ class Framer(OutputQueue):
         pos = rx.pos
         self._frame_size += count
         rx.pos = rx.scan = pos + count
+        if NATIVE_EVENTS:
+            return Data(rx.take(pos, pos + count))
         event = _new(Data)
         _set_data(event, rx.take(pos, pos + count))
         return event
@@ -601,8 +606,12 @@ class Framer(OutputQueue):
         tail = pieces.pop()  # incomplete: not a frame (yet)
         if len(pieces) < 2:
             return None
-        # Bytes of the first frame already released as Data count too.
-        if self._frame_size + len(pieces[0]) > self._limit or max(map(len, pieces)) > self._limit:
+        # Bytes of the first frame already released as Data count too. No
+        # other piece can pass the limit when the whole window does not.
+        limit = self._limit
+        if self._frame_size + len(pieces[0]) > limit or (
+            stop - pos > limit and max(map(len, pieces)) > limit
+        ):
             return None
         batch = iter(pieces)
         self._batch_list = pieces

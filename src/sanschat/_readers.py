@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, Union
 
 from ._errors import FrameTooLarge, MalformedFrame
-from ._events import NEED_DATA, Data, EndOfStream, Frame, _set_data, _set_terminator
+from ._events import NATIVE_EVENTS, NEED_DATA, Data, EndOfStream, Frame, _set_data, _set_terminator
 from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix
 from ._terminators import Kind, Terminator, longest_prefix_at_end
 
@@ -321,6 +321,8 @@ class CountReader(Reader):
         end = min(size, pos + remaining)
         self.remaining = remaining - (end - pos)
         rx.pos = rx.scan = end
+        if NATIVE_EVENTS:
+            return Data(rx.take(pos, end))
         piece = _new(Data)
         _set_data(piece, rx.take(pos, end))
         return piece
@@ -336,6 +338,8 @@ class ForeverReader(Reader):
         if f._eof or size == pos:
             return f._wait()
         rx.pos = rx.scan = size
+        if NATIVE_EVENTS:
+            return Data(rx.take(pos, size))
         piece = _new(Data)
         _set_data(piece, rx.take(pos, size))
         return piece
@@ -398,6 +402,8 @@ class AnyDelimiterReader(Reader):
             return None
         if start < 0:
             return None
+        if NATIVE_EVENTS:
+            return Frame(f._frame(pos, start, end), bytes(rx.buf[start:end]))
         frame = _new(Frame)
         _set_data(frame, f._frame(pos, start, end))
         _set_terminator(frame, bytes(rx.buf[start:end]))
