@@ -15,8 +15,9 @@ The batch path: when a delimiter reader finds a frame with more bytes behind
 it, it splits a window of the buffer in one C call (``_start_batch``); the
 payloads are then handed out one per call with no search at all. If the
 terminator changes mid-batch, ``_settle_batch`` works out how far the consumer
-got and puts the rest back. The window doubles while batches are used up and
-shrinks to what was used when one is cut short, so the bytes split in vain
+got and puts the rest back. The window doubles while batches are used up (up to
+``_MAX_WINDOW``: an int that doubled per batch forever would grow, and cost
+time, without end) and shrinks to what was used when one is cut short, so the bytes split in vain
 never outnumber the bytes delivered (plus a small constant per batch). Frames
 found one by one earn the window back (a burst of pipelining after a phase of
 terminator changes batches again), more slowly after each batch in a row
@@ -63,6 +64,7 @@ DEFAULT_MAX_VALUE_SIZE = 16 * 1024 * 1024
 _FIRST_WINDOW = 65536
 _MIN_WINDOW = 64
 _BATCH_FROM = 512
+_MAX_WINDOW = 1 << 20
 
 _new = object.__new__
 _UNLIMITED = MAX_COUNT  # the internal limit when max_frame_size is None
@@ -632,7 +634,7 @@ class Framer(OutputQueue):
         rx = self._rx
         rx.pos = self._batch_end
         rx.scan = self._batch_scan
-        self._window *= 2
+        self._window = min(2 * self._window, _MAX_WINDOW)
         self._misses = 0
         self._batch = None
         self._promise = -1

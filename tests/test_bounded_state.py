@@ -1,0 +1,133 @@
+"""The Framer's state is bounded by its input and its limits, never by how many
+operations it has run: a long-lived connection must not grow a counter, a
+window or a list per frame, per batch or per push.
+
+Found from outside: the batch window doubled after every batch used up, with
+no ceiling, so a connection served for long enough carried a Python int of
+millions of bits (and paid for arithmetic on it per batch). These tests walk
+every attribute of the Framer and of the objects it owns, so any state that
+grows with the number of operations fails here, whatever its name.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from sanschat import NEED_DATA, Framer
+
+# Far above anything the bytes fed here can count to; far below what a value
+# doubled per batch reaches.
+BOUND = 1 << 64
+
+
+def attribute_names(obj: object) -> list[str]:
+    """The names of an object's instance state, pure or compiled (mypyc's native
+    classes have no __dict__ but list their attributes)."""
+    names: list[str] = []
+    for cls in type(obj).__mro__:
+        names += getattr(cls, "__mypyc_attrs__", ())
+        slots = cls.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    names += list(getattr(obj, "__dict__", {}))
+    return sorted(set(names) - {"__dict__", "__weakref__"})
+
+
+def state(obj: object, depth: int = 2) -> Iterator[tuple[str, Any]]:
+    """Every attribute of ``obj``, and of the sanschat objects it holds."""
+    for name in attribute_names(obj):
+        try:
+            value = getattr(obj, name)
+        except AttributeError:  # an unset slot or native attribute
+            continue
+        yield name, value
+        if depth and type(value).__module__.startswith("sanschat."):
+            for inner, inner_value in state(value, depth - 1):
+                yield f"{name}.{inner}", inner_value
+
+
+def check_bounded(framer: Framer, fed: int) -> None:
+    sized = [
+        (name, value) for name, value in state(framer) if isinstance(value, (int, bytes, bytearray, list))
+    ]
+    assert sized, "nothing was inspected"
+    for name, value in sized:
+        if isinstance(value, int):
+            assert -BOUND < value < BOUND, (
+                f"{name} = an int of {value.bit_length()} bits after {fed} bytes fed"
+            )
+        else:  # a buffer or a list: at most what was fed and not yet taken
+            assert len(value) <= 2 * 65536, f"{name} holds {len(value)} items after {fed} bytes fed"
+
+
+def test_pipelined_batches_leave_no_growing_state() -> None:
+    framer = Framer(b"\n")
+    rng = random.Random(7)
+    fed = 0
+    for round_ in range(3000):
+        chunk = b"".join(b"x" * rng.randint(0, 40) + b"\n" for _ in range(rng.randint(2, 40)))
+        framer.receive_data(chunk)
+        fed += len(chunk)
+        if round_ % 3 == 0:
+            while framer.take_payloads():
+                pass
+        elif round_ % 3 == 1:
+            for _ in framer.payloads():
+                pass
+        else:
+            while framer.next_event() is not NEED_DATA:
+                pass
+    check_bounded(framer, fed)
+
+
+def test_batches_cut_short_and_output_leave_no_growing_state() -> None:
+    """Terminator changes mid-batch (the window shrinks and is earned back),
+    pushes and sends: the other paths that move the window and the counters."""
+    framer = Framer(b"\n")
+    fed = 0
+    for round_ in range(2000):
+        chunk = b"head\n" * 8 + b"12345" + b"tail\n" * 8
+        framer.receive_data(chunk)
+        fed += len(chunk)
+        while framer.next_event() is not NEED_DATA:
+            framer.set_terminator(5 if framer.get_terminator() == b"\n" and round_ % 2 else b"\n")
+            framer.push(b"answer\n")
+        framer.set_terminator(b"\n")
+        while framer.has_output:
+            framer.data_to_send(7)
+    check_bounded(framer, fed)
+
+
+def test_a_long_served_connection_leaves_no_growing_state() -> None:
+    """A Driver serving a Handler read after read, with frames_received and
+    per-frame delivery, partial sends and a pause above the output bound."""
+    from sanschat import Driver, Handler
+
+    class Echo(Handler):
+        terminator = b"\n"
+        pause_reading_above = 4096
+
+        def frame_received(self, data: bytes) -> None:
+            self.framer.push(data + b"\n")
+
+    class RunEcho(Echo):
+        def frames_received(self, frames: list[bytes]) -> None:
+            self.framer.push(b"".join([frame + b"\n" for frame in frames]))
+
+    for handler in (Echo(), RunEcho()):
+        driver = Driver(handler)
+        driver.start()
+        fed = 0
+        for round_ in range(2000):
+            chunk = b"line %d\n" % round_ * 30 + b"half"
+            driver.data_received(chunk)
+            fed += len(chunk)
+            while driver.wants_write:
+                driver.consume_output(min(1000, len(driver.peek_output())))
+        sized = [(name, value) for name, value in state(driver) if isinstance(value, int)]
+        assert any(name.startswith("framer.") for name, _ in sized)
+        for name, value in sized:
+            assert -BOUND < value < BOUND, (
+                f"{name} = an int of {value.bit_length()} bits after {fed} bytes fed"
+            )
