@@ -50,6 +50,11 @@ ECHO = [
 ]
 RESP = ["sanschat select", "sanschat asyncio", "sanschat trio", "asyncio streams"]
 REFERENCE = {"echo": "asyncio Protocol, hand-split", "resp": "asyncio streams"}
+#: Batches per client and rounds. An echo run of 40 batches lasts a twentieth
+#: of a second, too short to time on a shared machine (its ratios moved by 0.2
+#: between runs), so the echo sends 200; ``--quick``: 10 batches, 3 rounds.
+LENGTH = {"echo": (200, 9), "resp": (40, 5)}
+QUICK = (10, 3)
 
 
 # ------------------------------------------------------------------ servers
@@ -365,13 +370,13 @@ def measure(
 
 def run(
     protocol: str,
+    quick: bool = False,
     clients: int = 50,
-    batches: int = 40,
     per_batch: int = 100,
-    rounds: int = 5,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Median requests/s of each server of ``protocol`` ("echo" or "resp")."""
+    batches, rounds = QUICK if quick else LENGTH[protocol]
     servers = start_servers(protocol, ECHO if protocol == "echo" else RESP, log)
     try:
         return measure(protocol, servers, clients, batches, per_batch, rounds, log)
@@ -398,7 +403,7 @@ def main() -> None:
     args = parser.parse_args()
     for protocol in ["echo", "resp"] if args.only is None else [args.only]:
         print(f"{protocol}:")
-        figures = run(protocol, batches=10 if args.quick else 40, rounds=3 if args.quick else 5)
+        figures = run(protocol, args.quick)
         for line in ratios(protocol, figures):
             print("    " + line)
 

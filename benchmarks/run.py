@@ -67,9 +67,10 @@ def e2e_section(quick: bool, raw: list[dict[str, object]]) -> list[str]:
 
     lines: list[str] = []
     for protocol, what in (("echo", "line echo"), ("resp", "RESP SET/GET")):
-        title = f"E2E: {what} over loopback, 50 clients, pipelined batches of 100"
+        batches, rounds = e2e.QUICK if quick else e2e.LENGTH[protocol]
+        title = f"E2E: {what} over loopback, 50 clients, {batches} pipelined batches of 100, {rounds} rounds"
         print(f"\n{title}")
-        figures = e2e.run(protocol, batches=10 if quick else 40, rounds=3 if quick else 5)
+        figures = e2e.run(protocol, quick)
         lines += [f"### {title}", "", "| server | requests/s |", "|---|---:|"]
         lines += [f"| {name} | {rate:,.0f} |" for name, rate in figures.items()]
         lines.append("")

@@ -301,3 +301,40 @@ def test_a_handler_on_a_socketpair() -> None:
                 pass
         assert bytes(data) == b"echo: ping\r\necho: QUIT\r\n"
         theirs.close()
+
+
+def test_answers_go_out_at_once_without_asking_the_selector_for_writability() -> None:
+    """An answer to what was just read is sent straight away, as asyncio's
+    transports do: the socket has room, so the connection never waits for
+    EVENT_WRITE (which costs a round of select and two selector changes per read)."""
+    import selectors
+
+    with Loop() as loop:
+        asked: list[int] = []
+        register, modify = loop.selector.register, loop.selector.modify
+
+        def recording_register(fileobj, events, data=None):  # type: ignore[no-untyped-def]
+            asked.append(events)
+            return register(fileobj, events, data)
+
+        def recording_modify(fileobj, events, data=None):  # type: ignore[no-untyped-def]
+            asked.append(events)
+            return modify(fileobj, events, data)
+
+        loop.selector.register = recording_register  # type: ignore[method-assign]
+        loop.selector.modify = recording_modify  # type: ignore[method-assign]
+        listener = loop.listen(Echo, "127.0.0.1", 0)
+        with socket.create_connection(("127.0.0.1", listener.address[1]), timeout=5) as client:
+            data = bytearray()
+            for round_ in range(20):
+                client.sendall(b"line %d\r\n" % round_)
+                while not data.endswith(b"line %d\r\n" % round_):
+                    loop.run(timeout=0.01)
+                    client.settimeout(0.01)
+                    try:
+                        data += client.recv(100)
+                    except TimeoutError:
+                        pass
+        assert bytes(data) == b"".join(b"echo: line %d\r\n" % n for n in range(20))
+        assert asked, "nothing was registered"
+        assert not [events for events in asked if events & selectors.EVENT_WRITE]

@@ -54,7 +54,12 @@ def framer_built_events() -> list[Frame | Data]:
 
 def test_events_the_framer_builds_are_the_events_one_constructs() -> None:
     batch, single, piece, any_frame = framer_built_events()
-    assert (batch, single, piece, any_frame) == (Frame(b"a"), Frame(b"one"), Data(b"stream"), Frame(b"any", b"\r\n"))
+    assert (batch, single, piece, any_frame) == (
+        Frame(b"a"),
+        Frame(b"one"),
+        Data(b"stream"),
+        Frame(b"any", b"\r\n"),
+    )
     assert [batch.terminator, single.terminator, any_frame.terminator] == [None, None, b"\r\n"]  # type: ignore[union-attr]
     for event in (batch, single, piece, any_frame):
         twin = pickle.loads(pickle.dumps(event))
