@@ -461,8 +461,11 @@ class OutputQueue:
         """The head producer's next chunk; a producer that fails is removed
         (unless its ``more()`` discarded the queue already) and reported."""
         discards = self._discards
+        # Called as answering an object: the compiled build would check the
+        # declared type itself and report a TypeError, not what came back.
+        more: Callable[[], object] = producer.more
         try:
-            data = producer.more()
+            data = more()
         except Exception as exc:
             self._drop_failed(discards)
             error = ProducerError(producer, f"raised {exc!r}")

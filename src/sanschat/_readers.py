@@ -497,15 +497,20 @@ class HeaderReader(Reader):
             if not held:
                 return None
             head = buf[pos : pos + kind.max_header]
+            # Called as answering an object: a user's kind may answer anything,
+            # and the compiled build checks a call's declared return type itself
+            # (its own TypeError), before _checked could name the kind.
+            parse_header: Callable[[bytes], object] = kind.parse_header
+            answer: object = None
             try:
-                header = kind.parse_header(head if type(head) is bytes else bytes(head))
+                answer = parse_header(head if type(head) is bytes else bytes(head))
             except MalformedFrame as error:
                 f._malformed(error)
-            if header is None:
+            if answer is None:
                 if held >= kind.max_header:
                     f._malformed(MalformedFrame(f"no complete header within {kind.max_header} bytes"))
                 return None
-            header = self._checked(header, len(head))
+            header = self._checked(answer, len(head))
             header_size, payload_size = header
             if payload_size > f._limit:  # before any of it is held
                 skipper = ByteSkipper(header_size + payload_size + len(trailer))
@@ -597,7 +602,13 @@ class HeaderReader(Reader):
                 )
 
     def encode(self, payload: bytes) -> bytes:
-        return self.kind.encode(payload)
+        encode: Callable[[bytes], object] = self.kind.encode  # (answering an object: see frame())
+        encoded = encode(payload)
+        if not isinstance(encoded, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"{self.kind!r}.encode returned {type(encoded).__name__}, not a bytes-like object"
+            )
+        return bytes(encoded)
 
 
 def _forever(_: object) -> Reader:
