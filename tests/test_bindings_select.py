@@ -338,3 +338,16 @@ def test_answers_go_out_at_once_without_asking_the_selector_for_writability() ->
         assert bytes(data) == b"".join(b"echo: line %d\r\n" % n for n in range(20))
         assert asked, "nothing was registered"
         assert not [events for events in asked if events & selectors.EVENT_WRITE]
+
+
+def test_closing_the_loop_closes_a_socket_whose_own_close_was_interrupted() -> None:
+    """Ctrl-C can land inside a connection's close, after it is marked closed and
+    before its socket is: closing the loop (as serve does on the way out) must
+    still close that socket, or it leaks (found as a ResourceWarning in CI)."""
+    loop = Loop()
+    mine, theirs = socket.socketpair()
+    connection = loop.add_socket(mine, Echo())
+    connection.closed = True  # where an interrupted _finish leaves it
+    loop.close()
+    assert mine.fileno() == -1
+    theirs.close()

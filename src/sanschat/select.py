@@ -510,6 +510,9 @@ class Loop:
             listener.close()
         for connection in list(self.connections):
             connection.close()
+            # A Ctrl-C that interrupted the connection's own close left it
+            # marked closed, and its socket open: the socket goes anyway.
+            connection.sock.close()
         self.selector.unregister(self._wake_recv)
         self._wake_recv.close()
         self._wake_send.close()
