@@ -16,12 +16,12 @@ it, it splits a window of the buffer in one C call (``_start_batch``); the
 payloads are then handed out one per call with no search at all. If the
 terminator changes mid-batch, ``_settle_batch`` works out how far the consumer
 got and puts the rest back. The window doubles while batches are used up (up to
-``_MAX_WINDOW``: an int that doubled per batch forever would grow, and cost
-time, without end) and shrinks to what was used when one is cut short, so the bytes split in vain
-never outnumber the bytes delivered (plus a small constant per batch). Frames
-found one by one earn the window back (a burst of pipelining after a phase of
-terminator changes batches again), more slowly after each batch in a row
-that was cut short after a few pieces.
+``_MAX_WINDOW``: an int doubled per batch forever would grow, and cost time,
+without end) and shrinks to what was used when one is cut short, so the bytes
+split in vain never outnumber the bytes delivered (plus a small constant per
+batch). Frames found one by one earn the window back (a burst of pipelining
+after a phase of terminator changes batches again), more slowly after each
+batch in a row that was cut short after a few pieces.
 
 ``payloads()`` and ``next_event()`` find frames through the same reader method
 (``frame``), so they agree by construction; ``next_event()`` alone goes on to

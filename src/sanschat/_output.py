@@ -53,8 +53,9 @@ _NO_LIMIT = 1 << 62
 _Item = Union[bytes, memoryview, Producer, _Marker]
 
 
-def _as_bytes(data: object) -> bytes | memoryview | None:
-    """An immutable byte view of ``data``, or None if it is not bytes-like."""
+def _as_bytes(data: object) -> bytes | None:
+    """``data`` as bytes (copied unless it is bytes already), or None if it is
+    not bytes-like."""
     if type(data) is bytes:
         return data
     if isinstance(data, (bytearray, memoryview)):

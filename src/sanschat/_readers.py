@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol, Union
 from ._errors import FrameTooLarge, MalformedFrame
 from ._events import NATIVE_EVENTS, NEED_DATA, Data, EndOfStream, Frame, _set_data, _set_terminator
 from ._kinds import AnyDelimiter, HeaderKind, LengthPrefix
+from ._output import _as_bytes
 from ._terminators import Kind, Terminator, longest_prefix_at_end
 
 if TYPE_CHECKING:  # annotations only: at run time readers never import the Framer
@@ -603,12 +604,11 @@ class HeaderReader(Reader):
 
     def encode(self, payload: bytes) -> bytes:
         encode: Callable[[bytes], object] = self.kind.encode  # (answering an object: see frame())
-        encoded = encode(payload)
-        if not isinstance(encoded, (bytes, bytearray, memoryview)):
-            raise TypeError(
-                f"{self.kind!r}.encode returned {type(encoded).__name__}, not a bytes-like object"
-            )
-        return bytes(encoded)
+        answer = encode(payload)
+        encoded = _as_bytes(answer)
+        if encoded is None:
+            raise TypeError(f"{self.kind!r}.encode returned {type(answer).__name__}, not a bytes-like object")
+        return encoded
 
 
 def _forever(_: object) -> Reader:
