@@ -12,6 +12,7 @@ grows with the number of operations fails here, whatever its name.
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -128,3 +129,81 @@ def test_a_long_served_connection_leaves_no_growing_state() -> None:
                 driver.consume_output(min(1000, len(driver.peek_output())))
         inspected = check_bounded(driver, fed)
         assert any(name.startswith("framer.") for name in inspected)
+
+
+# ------------------------------------------------- nothing delivered is kept
+#
+# Found from outside: once a read's frames were all delivered, the Framer still
+# held the read's bytes and the list of its payloads until the connection's
+# next read. A server's idle connections so kept their last read alive, and a
+# busy one freed it a whole round of other connections later, cold in the
+# cache: the line echo spent a quarter of its time there (benchmarks/README.md).
+
+
+def held_bytes(obj: object) -> int:
+    """Bytes of input ``obj``'s state holds: buffers, and lists of payloads."""
+    held = 0
+    for _, value in state(obj):
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            held += len(value)
+        elif isinstance(value, list):
+            held += sum(len(item) for item in value if isinstance(item, (bytes, bytearray)))
+    return held
+
+
+def read(lines: int, tail: bytes = b"") -> bytes:
+    return b"".join(b"line %5d of a pipelined read\n" % i for i in range(lines)) + tail
+
+
+# (The delimiter itself is state: a few bytes.)
+DELIMITERS_HELD = 8
+
+
+def test_a_delivered_read_is_not_kept_by_the_framer() -> None:
+    for take in ("take_payloads", "payloads", "next_event"):
+        framer = Framer(b"\n")
+        for tail in (b"", b"half a li"):
+            data = read(200, tail)
+            baseline = sys.getrefcount(data)
+            framer.receive_data(data)
+            if take == "take_payloads":
+                while framer.take_payloads():
+                    pass
+            elif take == "payloads":
+                for _ in framer.payloads():
+                    pass
+            else:
+                while framer.next_event() is not NEED_DATA:
+                    pass
+            assert held_bytes(framer) <= len(tail) + DELIMITERS_HELD, take
+            if not tail:
+                assert sys.getrefcount(data) == baseline, f"{take}: the Framer still refers to the read"
+            framer.receive_data(b"ne\n")  # the tail completes: nothing left over
+            while framer.next_event() is not NEED_DATA:
+                pass
+            assert held_bytes(framer) <= DELIMITERS_HELD, take
+
+
+def test_a_served_read_is_not_kept_by_the_driver() -> None:
+    from sanschat import Driver, Handler
+
+    class Echo(Handler):
+        terminator = b"\n"
+
+        def frame_received(self, data: bytes) -> None:
+            self.framer.push(data + b"\n")
+
+    class RunEcho(Echo):
+        def frames_received(self, frames: list[bytes]) -> None:
+            self.framer.push(b"".join([frame + b"\n" for frame in frames]))
+
+    for handler in (Echo(), RunEcho()):
+        driver = Driver(handler)
+        driver.start()
+        for _ in range(3):
+            data = read(200)
+            baseline = sys.getrefcount(data)
+            driver.data_received(data)
+            assert len(driver.data_to_send(None)) == len(data)
+            assert held_bytes(driver) <= DELIMITERS_HELD, type(handler).__name__
+            assert sys.getrefcount(data) == baseline, type(handler).__name__

@@ -67,6 +67,7 @@ _BATCH_FROM = 512
 _MAX_WINDOW = 1 << 20
 
 _new = object.__new__
+_NO_PIECES: list[bytes] = []  # the batch list when none is pending (never changed)
 _UNLIMITED = MAX_COUNT  # the internal limit when max_frame_size is None
 
 
@@ -137,8 +138,9 @@ class Framer(OutputQueue):
         self._skipper: Skipper | None = None
         # A pending batch of payloads; see the module docstring.
         self._batch: Iterator[bytes] | None = None
-        self._batch_list: list[bytes] = []
+        self._batch_list: list[bytes] = _NO_PIECES
         self._batch_end = self._batch_scan = 0
+        self._batch_tail: bytes | None = None  # the rest of the buffer after it, if split
         self._batch_delimiter = b""
         # read_exactly answered from a batch: the index of the piece that is
         # the value (-1: none). See read_exactly.
@@ -402,7 +404,10 @@ class Framer(OutputQueue):
             event = _new(Frame)
             _set_data(event, found)
             return event
-        return found or reader.partial(self)  # type: ignore[return-value]
+        answer = found or reader.partial(self)
+        if answer is NEED_DATA:
+            self._let_go()
+        return answer  # type: ignore[return-value]
 
     def payloads(self) -> Iterator[bytes]:
         """Yield the payloads of the whole frames that can be completed now.
@@ -439,6 +444,7 @@ class Framer(OutputQueue):
             elif type(found) is Frame:
                 yield found.data
             else:
+                self._let_go()
                 return
 
     def take_payloads(self) -> list[bytes]:
@@ -473,7 +479,18 @@ class Framer(OutputQueue):
             elif type(found) is Frame:
                 taken.append(found.data)
             else:
+                if not taken:
+                    self._let_go()
                 return taken
+
+    def _let_go(self) -> None:
+        """Nothing more can be delivered now: if every byte received has been,
+        drop the buffer, so that a connection waiting for input holds none of
+        it (a server's idle connections keep no read alive)."""
+        rx = self._rx
+        if rx.pos == len(rx.buf) and rx.buf:
+            rx.buf = b""
+            rx.pos = rx.scan = 0
 
     def _skip(self) -> bool:
         """Go on dropping a refused frame; True once all of it is gone."""
@@ -617,6 +634,7 @@ class Framer(OutputQueue):
             return None
         batch = iter(pieces)
         self._batch_list = pieces
+        self._batch_tail = tail if stop == len(rx.buf) else None
         self._batch = batch
         self._batch_end = stop - len(tail)
         # split saw no delimiter start in the tail, short of the window's edge.
@@ -632,11 +650,22 @@ class Framer(OutputQueue):
     def _finish_batch(self) -> None:
         """The consumer took every payload of the batch."""
         rx = self._rx
-        rx.pos = self._batch_end
-        rx.scan = self._batch_scan
+        tail = self._batch_tail
+        if tail is not None:
+            # The batch reached the end of the buffer: keep only its incomplete
+            # tail (split made it already), so the read's bytes go now, as they
+            # would from a hand-split server, not at the connection's next read.
+            rx.buf = tail
+            rx.scan = self._batch_scan - self._batch_end
+            rx.pos = 0
+            self._batch_tail = None
+        else:
+            rx.pos = self._batch_end
+            rx.scan = self._batch_scan
         self._window = min(2 * self._window, _MAX_WINDOW)
         self._misses = 0
         self._batch = None
+        self._batch_list = _NO_PIECES  # (the payloads are the consumer's now)
         self._promise = -1
 
     def _settle_batch(self) -> None:
@@ -658,6 +687,7 @@ class Framer(OutputQueue):
         promised = len(pieces[taken]) if self._promise == taken else -1
         pieces.clear()  # ends the iteration of a payloads() generator still on it
         self._batch = None
+        self._batch_tail = None
         self._promise = -1
         if promised >= 0:  # read_exactly's value is the next piece: read it exactly
             self._expect(promised, self._batch_delimiter, False)
