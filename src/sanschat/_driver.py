@@ -171,14 +171,22 @@ class Driver:
             finally:
                 self._busy = False
             return
-        if self.input_ended or self._aborted or self.framer.closing:
+        framer = self.framer
+        if self.input_ended or self._aborted or framer.closing:
             self.input_dropped += len(data)  # a closing connection drains its peer
             return
         self._busy = True
         try:
-            self.framer.receive_data(data)
-            self._deliver()
-            self._check_output()
+            framer.receive_data(data)
+            # _deliver and _check_output, inlined: this runs once per read.
+            try:
+                deliver_events(framer, self.handler)
+            except Exception as error:
+                self._handler_failed(error)
+            self._held = framer.input_hold and not framer.closing
+            limit = self.handler.max_output
+            if limit is not None and framer.pending_output + framer.promised_output > limit:
+                self._check_output()
         finally:
             self._busy = False
 
@@ -293,7 +301,8 @@ class Driver:
                 self._consume_wire(len(data))
             else:
                 data = self.framer.data_to_send(max_bytes)
-            self._resume_delivery()
+            if self._held:
+                self._resume_delivery()
             return data
         except Exception as error:
             self._abort(error)

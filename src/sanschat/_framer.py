@@ -44,6 +44,7 @@ from ._readers import (
     READERS,
     SHARED_DELIMITER_READERS,
     CountReader,
+    DelimiterReader,
     HeaderReader,
     NextEvent,
     Reader,
@@ -482,6 +483,19 @@ class Framer(OutputQueue):
                 if not taken:
                     self._let_go()
                 return taken
+
+    def _needs_data(self) -> bool:
+        """True when, known without a search, the next event is ``NEED_DATA``:
+        the buffer is empty (every byte received delivered, and let go) and a
+        delimiter is awaited from its first byte. (False: ask ``next_event``.)"""
+        return (
+            not self._rx.buf
+            and self._batch is None
+            and self._frame_size == 0
+            and not self._eof
+            and self._skipper is None
+            and type(self._reader) is DelimiterReader
+        )
 
     def _let_go(self) -> None:
         """Nothing more can be delivered now: if every byte received has been,

@@ -187,6 +187,8 @@ def deliver_events(framer: Framer, handler: Handler) -> bool:
         try:
             if runs and (frames := framer.take_payloads()):
                 handler.frames_received(frames)
+                if framer._needs_data():  # (spares asking twice per read to learn it)
+                    return False
                 continue
             event = framer.next_event()
             kind = type(event)
@@ -201,6 +203,8 @@ def deliver_events(framer: Framer, handler: Handler) -> bool:
                     frame_received(payload)
                     if framer.input_hold:
                         return False
+                if framer._needs_data():
+                    return False
             elif event is NEED_DATA:
                 return False
             elif kind is Data:

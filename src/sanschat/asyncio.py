@@ -249,7 +249,7 @@ class HandlerProtocol(CallbackBinding, asyncio.BufferedProtocol):
         self._update()
 
     def _update(self) -> None:
-        super()._update()
+        CallbackBinding._update(self)  # (not super(): this runs once per read)
         drained, transport = self._drained, self.transport
         if drained is not None and transport is not None and not transport.is_closing():
             if not self._write_paused and not self.driver.wants_write:
