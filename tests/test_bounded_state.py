@@ -16,7 +16,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from sanschat import NEED_DATA, Framer
+import pytest
+
+from sanschat import NEED_DATA, AnyDelimiter, Framer, HeaderKind, LengthPrefix, Netstring, Terminator, Varint
 
 # Far above anything the bytes fed here can count to; far below what a value
 # doubled per batch reaches.
@@ -216,3 +218,27 @@ def test_a_served_read_is_not_kept_by_the_driver() -> None:
                 assert len(driver.data_to_send(None)) == len(data)
             assert held_bytes(driver) <= DELIMITERS_HELD, type(handler).__name__
             assert sys.getrefcount(data) == baseline, type(handler).__name__
+
+
+@pytest.mark.parametrize(
+    "terminator",
+    [b"\r\n", AnyDelimiter(b"\r\n", b"\n"), LengthPrefix(4), Varint(), Netstring(), 16, None],
+    ids=repr,
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_every_kind_lets_go_of_a_delivered_read(terminator: Terminator, stream: bool) -> None:
+    """Drained to NEED_DATA, a Framer of any kind holds none of a read it delivered."""
+    if isinstance(terminator, (bytes, AnyDelimiter, HeaderKind)):
+        writer = Framer(terminator)
+        for i in range(50):
+            writer.push_frame(b"payload number %d" % i)
+        data = writer.data_to_send()
+    else:
+        data = bytes(range(256)) * 4
+    framer = Framer(terminator, stream=stream)
+    for _ in range(3):
+        framer.receive_data(data)
+        while framer.next_event() is not NEED_DATA:
+            if isinstance(terminator, int):
+                framer.set_terminator(terminator)  # a count is spent by its frame
+        assert held_bytes(framer) <= DELIMITERS_HELD, (terminator, stream)
