@@ -561,10 +561,14 @@ class ModelFramer:
         else:
             self._drop(found.at)
 
-    def _refuse(self, announced: bool, skip: tuple[str, Any]) -> MTooLarge:
+    def _refuse(self, announced: bool, skip: tuple[str, Any], value: bool = False) -> MTooLarge:
+        """``value``: a read_exactly value, a frame of its own; the frame it
+        interrupted (a streamed header frame) goes on after it, as after a
+        value read."""
         self._skip = skip
-        self._released = 0
-        self._header_left = None
+        if not value:
+            self._released = 0
+            self._header_left = None
         # What is held of the refused frame is dropped at the error (counted
         # then); the rest as it comes.
         self._advance_skip()
@@ -712,7 +716,7 @@ class ModelFramer:
     def _read_exact(self, held: bytes, exact: _Exact) -> MEvent:
         if not exact.stream and self._max_value is not None and exact.left > self._max_value:
             self._exact = None
-            raise self._refuse(True, ("count", exact.whole + len(exact.trailer)))
+            raise self._refuse(True, ("count", exact.whole + len(exact.trailer)), value=True)
         released = self._released
         self._released = 0  # a value is a frame of its own
         try:

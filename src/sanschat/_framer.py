@@ -406,8 +406,8 @@ class Framer(OutputQueue):
             _set_data(event, found)
             return event
         answer = found or reader.partial(self)
-        if answer is NEED_DATA:
-            self._let_go()
+        if type(reader) is not DelimiterReader:  # (which lets go in frame(), at less cost)
+            self._let_go()  # whatever the answer: it may have delivered the last bytes
         return answer  # type: ignore[return-value]
 
     def payloads(self) -> Iterator[bytes]:
@@ -445,7 +445,8 @@ class Framer(OutputQueue):
             elif type(found) is Frame:
                 yield found.data
             else:
-                self._let_go()
+                if type(reader) is not DelimiterReader:
+                    self._let_go()
                 return
 
     def take_payloads(self) -> list[bytes]:
@@ -480,7 +481,7 @@ class Framer(OutputQueue):
             elif type(found) is Frame:
                 taken.append(found.data)
             else:
-                if not taken:
+                if not taken and type(reader) is not DelimiterReader:
                     self._let_go()
                 return taken
 
@@ -498,11 +499,12 @@ class Framer(OutputQueue):
         )
 
     def _let_go(self) -> None:
-        """Nothing more can be delivered now: if every byte received has been,
-        drop the buffer, so that a connection waiting for input holds none of
-        it (a server's idle connections keep no read alive)."""
+        """If every byte received has been delivered, drop the buffer, so that
+        a connection waiting for input holds none of it (a server's idle
+        connections keep no read alive). Not under a pending batch, whose
+        offsets point into the buffer."""
         rx = self._rx
-        if rx.pos == len(rx.buf) and rx.buf:
+        if rx.pos == len(rx.buf) and rx.buf and self._batch is None:
             rx.buf = b""
             rx.pos = rx.scan = 0
 

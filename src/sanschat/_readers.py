@@ -150,10 +150,11 @@ class DelimiterReader(Reader):
             f._frame_size = 0
             return buf[pos:end] if type(buf) is bytes else rx.take(pos, end)
         # No delimiter yet: no later search needs to look before ``scan``.
-        scan = len(buf) - len(delimiter) + 1
+        received = len(buf)
+        scan = received - len(delimiter) + 1
         if scan > pos:
             rx.scan = scan
-        size = len(buf) - pos + f._frame_size
+        size = received - pos + f._frame_size
         if size > f._limit:
             # Proven too large once the bytes that cannot begin the delimiter
             # pass the limit (exact, as AnyDelimiter; worked out only near it).
@@ -162,6 +163,8 @@ class DelimiterReader(Reader):
             if size > f._limit:
                 f._check_limit(size, self)
                 return None
+        if pos == received and pos:
+            f._let_go()  # every byte received is delivered: hold none of them
         if f._stream or f._eof:
             return None
         return NEED_DATA  # the trickle path: a whole frame still incomplete
