@@ -360,18 +360,38 @@ def measure(
         return [resp_batches(i, batches, per_batch, run.encode()) for i in range(clients)]
 
     times: dict[str, list[float]] = {kind: [] for kind in servers}
+    cpu: dict[str, list[float]] = {kind: [] for kind in servers}
     for _, port in servers.values():
         drive(port, work("warm-up"), connect)  # (and the first check of every reply)
     for round_ in range(rounds):
         kinds = list(servers)
         shift = round_ % len(kinds)
         for kind in kinds[shift:] + kinds[:shift]:
-            times[kind].append(drive(servers[kind][1], work(f"round {round_}"), connect))
+            proc, port = servers[kind]
+            before = server_cpu(proc.pid)
+            times[kind].append(drive(port, work(f"round {round_}"), connect))
+            after = server_cpu(proc.pid)
+            if before is not None and after is not None:
+                cpu[kind].append(after - before)
     requests = clients * batches * per_batch
     results = {kind: requests / statistics.median(seconds) for kind, seconds in times.items()}
     for kind, rate in results.items():
-        log(f"  {kind:32s} {rate:12,.0f} requests/s")
+        line = f"  {kind:32s} {rate:12,.0f} requests/s"
+        if cpu[kind]:  # what a request costs the server itself, whatever the client's share of the cores
+            spent = statistics.median(cpu[kind])
+            line += f"  server CPU {spent / requests * 1e9:5.0f} ns/request, busy {spent / statistics.median(times[kind]):4.0%}"
+        log(line)
     return results
+
+
+def server_cpu(pid: int) -> float | None:
+    """Seconds of CPU process ``pid`` has run (Linux's ``/proc``; None elsewhere).
+    It located the echo's gap: a server's own cost per read, layer by layer."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def run(
