@@ -18,7 +18,18 @@ from typing import Any
 
 import pytest
 
-from sanschat import NEED_DATA, AnyDelimiter, Framer, HeaderKind, LengthPrefix, Netstring, Terminator, Varint
+from sanschat import (
+    NEED_DATA,
+    AnyDelimiter,
+    Driver,
+    Framer,
+    Handler,
+    HeaderKind,
+    LengthPrefix,
+    Netstring,
+    Terminator,
+    Varint,
+)
 
 # Far above anything the bytes fed here can count to; far below what a value
 # doubled per batch reaches.
@@ -65,6 +76,22 @@ def check_bounded(obj: object, fed: int) -> list[str]:
     return [name for name, _ in sized]
 
 
+class Echo(Handler):
+    """A line echo, a callback and a push per line."""
+
+    terminator = b"\n"
+
+    def frame_received(self, data: bytes) -> None:
+        self.framer.push(data + b"\n")
+
+
+class RunEcho(Echo):
+    """The same echo, one push per pipelined run of lines."""
+
+    def frames_received(self, frames: list[bytes]) -> None:
+        self.framer.push(b"".join([frame + b"\n" for frame in frames]))
+
+
 def test_pipelined_batches_leave_no_growing_state() -> None:
     framer = Framer(b"\n")
     rng = random.Random(7)
@@ -106,20 +133,8 @@ def test_batches_cut_short_and_output_leave_no_growing_state() -> None:
 def test_a_long_served_connection_leaves_no_growing_state() -> None:
     """A Driver serving a Handler read after read, with frames_received and
     per-frame delivery, partial sends and a pause above the output bound."""
-    from sanschat import Driver, Handler
-
-    class Echo(Handler):
-        terminator = b"\n"
-        pause_reading_above = 4096
-
-        def frame_received(self, data: bytes) -> None:
-            self.framer.push(data + b"\n")
-
-    class RunEcho(Echo):
-        def frames_received(self, frames: list[bytes]) -> None:
-            self.framer.push(b"".join([frame + b"\n" for frame in frames]))
-
     for handler in (Echo(), RunEcho()):
+        handler.pause_reading_above = 4096
         driver = Driver(handler)
         driver.start()
         fed = 0
@@ -187,18 +202,6 @@ def test_a_delivered_read_is_not_kept_by_the_framer() -> None:
 
 
 def test_a_served_read_is_not_kept_by_the_driver() -> None:
-    from sanschat import Driver, Handler
-
-    class Echo(Handler):
-        terminator = b"\n"
-
-        def frame_received(self, data: bytes) -> None:
-            self.framer.push(data + b"\n")
-
-    class RunEcho(Echo):
-        def frames_received(self, frames: list[bytes]) -> None:
-            self.framer.push(b"".join([frame + b"\n" for frame in frames]))
-
     for handler in (Echo(), RunEcho()):
         driver = Driver(handler)
         driver.start()
