@@ -171,22 +171,14 @@ class Driver:
             finally:
                 self._busy = False
             return
-        framer = self.framer
-        if self.input_ended or self._aborted or framer.closing:
+        if self.input_ended or self._aborted or self.framer.closing:
             self.input_dropped += len(data)  # a closing connection drains its peer
             return
         self._busy = True
         try:
-            framer.receive_data(data)
-            # _deliver and _check_output, inlined: this runs once per read.
-            try:
-                deliver_events(framer, self.handler)
-            except Exception as error:
-                self._handler_failed(error)
-            self._held = framer.input_hold and not framer.closing
-            limit = self.handler.max_output
-            if limit is not None and framer.pending_output + framer.promised_output > limit:
-                self._check_output()
+            self.framer.receive_data(data)
+            self._deliver()
+            self._check_output()
         finally:
             self._busy = False
 
@@ -301,8 +293,7 @@ class Driver:
                 self._consume_wire(len(data))
             else:
                 data = self.framer.data_to_send(max_bytes)
-            if self._held:
-                self._resume_delivery()
+            self._resume_delivery()
             return data
         except Exception as error:
             self._abort(error)

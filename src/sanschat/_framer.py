@@ -406,7 +406,7 @@ class Framer(OutputQueue):
             _set_data(event, found)
             return event
         answer = found or reader.partial(self)
-        if type(reader) is not DelimiterReader:  # (which lets go in frame(), at less cost)
+        if not reader.lets_go:
             self._let_go()  # whatever the answer: it may have delivered the last bytes
         return answer  # type: ignore[return-value]
 
@@ -445,7 +445,7 @@ class Framer(OutputQueue):
             elif type(found) is Frame:
                 yield found.data
             else:
-                if type(reader) is not DelimiterReader:
+                if not reader.lets_go:
                     self._let_go()
                 return
 
@@ -481,7 +481,7 @@ class Framer(OutputQueue):
             elif type(found) is Frame:
                 taken.append(found.data)
             else:
-                if not taken and type(reader) is not DelimiterReader:
+                if not taken and not reader.lets_go:
                     self._let_go()
                 return taken
 

@@ -81,7 +81,8 @@ class Reader:
     Two steps, so that ``payloads()`` can ask for frames only: :meth:`frame`
     returns the next frame if one is complete (its payload as bytes, or a
     ``Frame`` event when it carries more, as an AnyDelimiter's does), with no
-    other effect than raising the error that is the next event; :meth:`partial`, asked only
+    other effect than raising the error that is the next event (and dropping
+    a delivered buffer, see :attr:`lets_go`); :meth:`partial`, asked only
     after ``frame`` said None, gives the event that is not a frame (Data,
     the end of the stream, NEED_DATA)."""
 
@@ -107,6 +108,10 @@ class Reader:
 
     #: Whether :meth:`bulk` has a fast path worth calling from ``payloads()``.
     has_bulk = False
+    #: Whether :meth:`frame` drops the buffer itself once every byte of it is
+    #: delivered (``Framer._let_go``, where it costs least); else the Framer
+    #: does, when it answers something other than a frame.
+    lets_go = False
 
     def bulk(self, f: Framer) -> Iterator[bytes]:
         """The payloads of the frames :meth:`frame` would give, found faster;
@@ -121,6 +126,8 @@ class Reader:
 class DelimiterReader(Reader):
     """A frame ends at the first occurrence of a bytes delimiter. Stateless:
     one per delimiter is shared (see :func:`delimiter_reader`)."""
+
+    lets_go = True
 
     def __init__(self, delimiter: bytes) -> None:
         self.delimiter = delimiter
